@@ -1,0 +1,326 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from annotate import validators as v
+
+
+def _spans_are_pairs(spans) -> bool:
+    # full_clean() calls clean() even when the field validator already failed.
+    try:
+        v.validate_spans(spans)
+    except ValidationError:
+        return False
+    return True
+
+
+class Round(models.Model):
+    """One model version's batch of responses in the online loop.
+
+    The round number is the primary key, so `--round N` and `Response.round_id` agree.
+    """
+
+    number = models.PositiveIntegerField(primary_key=True)
+    base_model = models.CharField(max_length=500, blank=True)
+    adapter = models.CharField(
+        max_length=1000, blank=True, help_text="Adapter directory; blank for the base model."
+    )
+    training_run = models.ForeignKey(
+        "TrainingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds"
+    )
+    notes = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"Round {self.number}"
+
+
+class Prompt(models.Model):
+    source = models.CharField(max_length=v.MAX_SOURCE_CHARS, default="manual")
+    # Unique per source so re-imports are idempotent; a content hash when the file has no id.
+    external_id = models.CharField(max_length=v.MAX_EXTERNAL_ID_CHARS)
+    instruction = models.TextField(
+        validators=[v.validate_not_blank, MaxLengthValidator(v.MAX_INSTRUCTION_CHARS)]
+    )
+    input = models.TextField(blank=True, validators=[MaxLengthValidator(v.MAX_INPUT_CHARS)])
+    metadata = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="prompt_unique_source_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.instruction[:80]
+
+
+class Response(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField(
+        validators=[v.validate_not_blank, MaxLengthValidator(v.MAX_RESPONSE_CHARS)]
+    )
+    generator = models.CharField(max_length=v.MAX_GENERATOR_CHARS, blank=True, db_index=True)
+    round = models.ForeignKey(
+        Round, null=True, blank=True, on_delete=models.PROTECT, related_name="responses"
+    )
+    overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Judgments this response needs."
+    )
+    # Kept equal to judgments.count() by the code that creates and deletes judgments
+    # (queue.submit, the importer, Judgment.delete); the queue filters on it with an index
+    # instead of counting judgments for every candidate.
+    judgment_count = models.PositiveIntegerField(default=0, editable=False)
+    retired = models.BooleanField(default=False, help_text="Retired responses leave the queue.")
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [
+            # The queue's scan: open responses, newest round first, then oldest.
+            models.Index(
+                F("round").desc(),
+                "id",
+                condition=Q(retired=False),
+                name="response_queue_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="response_overlap_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Response {self.pk} to prompt {self.prompt_id}"
+
+    @property
+    def is_full(self) -> bool:
+        return self.judgment_count >= self.overlap
+
+
+class Judgment(models.Model):
+    class Verdict(models.TextChoices):
+        POSITIVE = "positive", "Good"
+        NEGATIVE = "negative", "Has problems"
+
+    class ReviewState(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
+    )
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    critique = models.TextField(blank=True, validators=[MaxLengthValidator(v.MAX_CRITIQUE_CHARS)])
+    spans = models.JSONField(default=list, blank=True, validators=[v.validate_spans])
+    seconds_spent = models.PositiveIntegerField(null=True, blank=True)
+    review_state = models.CharField(
+        max_length=8, choices=ReviewState.choices, default=ReviewState.PENDING
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_judgments",
+    )
+    review_note = models.TextField(blank=True, validators=[MaxLengthValidator(v.MAX_NOTE_CHARS)])
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "annotator"], name="judgment_one_per_annotator"
+            ),
+            models.CheckConstraint(
+                condition=Q(verdict="positive") | ~Q(critique=""),
+                name="judgment_negative_needs_critique",
+            ),
+            models.CheckConstraint(
+                condition=Q(verdict__in=["positive", "negative"]), name="judgment_verdict_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(review_state__in=["pending", "accepted", "rejected"]),
+                name="judgment_review_state_valid",
+            ),
+        ]
+        indexes = [
+            # Export and the review queue: by state, oldest first.
+            models.Index(fields=["review_state", "created"], name="judgment_state_created_idx"),
+            # "My judgments" and "judged today".
+            models.Index(fields=["annotator", "created"], name="judgment_annotator_idx"),
+            models.Index(fields=["created"], name="judgment_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_verdict_display()} by {self.annotator} on response {self.response_id}"
+
+    def clean(self) -> None:
+        self.critique = (self.critique or "").strip()
+        if self.verdict == self.Verdict.NEGATIVE and not self.critique:
+            raise ValidationError(
+                {"critique": "Say what is wrong with the response: a critique is required."}
+            )
+        if self.spans and self.response_id is not None and _spans_are_pairs(self.spans):
+            length = len(self.response.text)
+            for start, end in self.spans:
+                if end > length:
+                    raise ValidationError(
+                        {"spans": f"Span [{start}, {end}] runs past the response ({length})."}
+                    )
+
+    @property
+    def is_reviewed(self) -> bool:
+        return self.review_state != self.ReviewState.PENDING
+
+    def accept(self, reviewer, note: str = "") -> None:
+        self._review(self.ReviewState.ACCEPTED, reviewer, note)
+
+    def reject(self, reviewer, note: str) -> None:
+        if not note or not note.strip():
+            raise ValidationError({"review_note": "Say why the judgment is rejected."})
+        self._review(self.ReviewState.REJECTED, reviewer, note)
+
+    def _review(self, state: str, reviewer, note: str) -> None:
+        self.review_state = state
+        self.reviewer = reviewer
+        self.review_note = (note or "").strip()
+        self.reviewed_at = timezone.now()
+        self.save(
+            update_fields=["review_state", "reviewer", "review_note", "reviewed_at", "updated"]
+        )
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        Response.objects.filter(pk=self.response_id, judgment_count__gt=0).update(
+            judgment_count=F("judgment_count") - 1
+        )
+        return result
+
+
+class Reservation(models.Model):
+    """A response handed to one annotator; it holds one of the response's slots until
+    it is submitted, skipped or expires."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="reservations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reservations"
+    )
+    created = models.DateTimeField(default=timezone.now)
+    expires = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "annotator"], name="reservation_one_per_annotator"
+            )
+        ]
+        indexes = [models.Index(fields=["response", "expires"], name="reservation_live_idx")]
+
+    def __str__(self) -> str:
+        return f"Response {self.response_id} reserved for {self.annotator} until {self.expires}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.expires > timezone.now()
+
+
+class Skip(models.Model):
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="skips")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips"
+    )
+    reason = models.TextField(validators=[MaxLengthValidator(v.MAX_REASON_CHARS)])
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "annotator"], name="skip_one_per_annotator"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} skipped response {self.response_id}"
+
+
+class Guideline(models.Model):
+    """The annotation guidelines, Markdown edited by staff; the newest one is shown."""
+
+    title = models.CharField(max_length=200, default="Annotation guidelines")
+    body = models.TextField(help_text="Markdown. Raw HTML is shown as text.")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TrainingRun(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    base_model = models.CharField(max_length=1000, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    # The exact data the run saw: a JSONL snapshot, its hash and what was in it.
+    snapshot_path = models.CharField(max_length=1000, blank=True)
+    snapshot_sha256 = models.CharField(max_length=64, blank=True)
+    positive_count = models.PositiveIntegerField(default=0)
+    negative_count = models.PositiveIntegerField(default=0)
+    filters = models.JSONField(default=dict, blank=True, help_text="The selection exported.")
+    metrics = models.JSONField(default=dict, blank=True)
+    output_dir = models.CharField(max_length=1000, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_runs",
+    )
+    created = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"Training run {self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:annotate_trainingrun_change", args=[self.pk])
+
+    def mark_running(self) -> None:
+        self.status = self.Status.RUNNING
+        self.started_at = timezone.now()
+        self.save(update_fields=["status", "started_at"])
+
+    def mark_succeeded(self, metrics: dict) -> None:
+        self.status = self.Status.SUCCEEDED
+        self.metrics = metrics
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "metrics", "finished_at"])
+
+    def mark_failed(self, error: str) -> None:
+        self.status = self.Status.FAILED
+        self.error = error
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])

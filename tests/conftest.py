@@ -1,0 +1,81 @@
+"""The cast, as in healthchecks' hc/test.py: plain ORM calls, one fixture a person."""
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from annotate import models
+
+PASSWORD = "password-for-tests"
+
+
+def make_user(username: str, *groups: str, **extra) -> User:
+    user = User.objects.create_user(username, f"{username}@example.org", PASSWORD, **extra)
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+@pytest.fixture
+def annotator(db) -> User:
+    return make_user("alice", "annotators")
+
+
+@pytest.fixture
+def other_annotator(db) -> User:
+    return make_user("bob", "annotators")
+
+
+@pytest.fixture
+def reviewer(db) -> User:
+    return make_user("rita", "reviewers")
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return make_user("sam", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Logged in, but in no group."""
+    return make_user("charlie")
+
+
+@pytest.fixture
+def round1(db) -> models.Round:
+    return models.Round.objects.create(number=1, base_model="tiny")
+
+
+@pytest.fixture
+def prompt(db) -> models.Prompt:
+    return models.Prompt.objects.create(
+        source="test", external_id="p1", instruction="Name the capital of France."
+    )
+
+
+@pytest.fixture
+def response(prompt, round1) -> models.Response:
+    return models.Response.objects.create(
+        prompt=prompt, text="The capital of France is Paris.", generator="tiny", round=round1
+    )
+
+
+@pytest.fixture
+def make_responses(db):
+    """make_responses(n, overlap=1, round=None) -> list of Response, one prompt each."""
+
+    def make(n: int, overlap: int = 1, round: models.Round | None = None):
+        prompts = models.Prompt.objects.bulk_create(
+            models.Prompt(
+                source="fixture",
+                external_id=f"f{i}-{overlap}-{round and round.pk}",
+                instruction=f"Instruction {i}",
+            )
+            for i in range(n)
+        )
+        return models.Response.objects.bulk_create(
+            models.Response(prompt=p, text=f"Answer {i}", overlap=overlap, round=round)
+            for i, p in enumerate(prompts)
+        )
+
+    return make
