@@ -1,0 +1,70 @@
+"""Export judgments as JSON lines triples for training.
+
+    manage.py export_judgments data.jsonl --status accepted --round 2
+    manage.py export_judgments - --status all | head
+
+Counts (positive, negative, per round) go to stderr, so "-" leaves stdout pure JSONL.
+"""
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.dateparse import parse_date, parse_datetime
+
+from annotate import exports
+
+
+def parse_since(value: str) -> dt.date | dt.datetime:
+    try:
+        parsed = parse_datetime(value) or parse_date(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise CommandError(f"--since must be a date (2024-05-31) or a datetime, got {value!r}.")
+    return parsed
+
+
+class Command(BaseCommand):
+    help = "Write judgments as JSON lines (instruction, input, output, judgment, ...)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", help="Output file, or - for stdout.")
+        parser.add_argument("--status", choices=exports.STATUSES, default="accepted")
+        parser.add_argument("--round", type=int, help="Only judgments of responses in this round.")
+        parser.add_argument("--since", help="Only judgments created on or after this date.")
+        parser.add_argument(
+            "--positive-judgment",
+            action="store_true",
+            help="Put notes written on positive judgments in the judgment field too.",
+        )
+
+    def handle(self, *args, **options) -> None:
+        since = parse_since(options["since"]) if options["since"] else None
+        queryset = exports.select_judgments(options["status"], options["round"], since)
+        kw = {"positive_judgment": options["positive_judgment"]}
+        if options["path"] == "-":
+            counts = exports.write_jsonl(queryset, self.stdout, **kw)
+        else:
+            counts = self._write_file(Path(options["path"]), queryset, kw)
+        for line in counts.lines():
+            self.stderr.write(line)
+
+    def _write_file(self, path: Path, queryset, kw: dict) -> exports.ExportCounts:
+        # Write beside the target and rename, so a failed export never leaves half a file
+        # where a training run might pick it up.
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except OSError as e:
+            raise CommandError(f"Cannot write to {path.parent}: {e.strerror}.") from e
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                counts = exports.write_jsonl(queryset, f, **kw)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return counts
