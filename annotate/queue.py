@@ -1,0 +1,237 @@
+"""Who gets which response next: overlap, reservations and skips.
+
+A response is open to an annotator when it is not retired, has fewer judgments than its
+overlap, has not been judged or skipped by this annotator, and the live reservations of
+other annotators do not already fill its remaining slots.
+
+Concurrency. On PostgreSQL `next_for` locks the candidate response row with
+`SELECT ... FOR UPDATE SKIP LOCKED`, so two annotators asking at the same moment get
+different rows instead of waiting on each other, and `submit` locks the response row
+before it re-checks the slots. On SQLite the settings open every transaction with
+BEGIN IMMEDIATE, which takes the database's write lock, so these transactions run one at a
+time; everything that reads before writing therefore happens inside `transaction.atomic()`.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotate import models
+from annotate import validators as v
+
+# How many locked candidates next_for re-checks before it gives up (see _claim).
+MAX_CLAIM_ATTEMPTS = 10
+
+
+class QueueError(Exception):
+    """A queue operation was refused; the message is a sentence shown to the user."""
+
+
+class ResponseFull(QueueError):
+    def __init__(self, message: str = "This response already has all the judgments it needs."):
+        super().__init__(message)
+
+
+class AlreadyJudged(QueueError):
+    def __init__(self, message: str = "You have already judged this response."):
+        super().__init__(message)
+
+
+def _live_reservations(now: datetime, exclude_annotator=None) -> QuerySet:
+    qs = models.Reservation.objects.filter(response=OuterRef("pk"), expires__gt=now)
+    if exclude_annotator is not None:
+        qs = qs.exclude(annotator=exclude_annotator)
+    return qs
+
+
+def open_for(annotator, *, now: datetime | None = None) -> QuerySet:
+    """Responses this annotator could be handed now (unordered).
+
+    Includes the response this annotator holds a reservation for: only other annotators'
+    live reservations take slots away.
+    """
+    now = now or timezone.now()
+    reserved_by_others = Subquery(
+        _live_reservations(now, exclude_annotator=annotator)
+        .order_by()
+        .values("response")
+        .annotate(n=Count("*"))
+        .values("n"),
+        output_field=IntegerField(),
+    )
+    return (
+        models.Response.objects.filter(retired=False, judgment_count__lt=F("overlap"))
+        .exclude(
+            Exists(models.Judgment.objects.filter(response=OuterRef("pk"), annotator=annotator))
+        )
+        .exclude(Exists(models.Skip.objects.filter(response=OuterRef("pk"), annotator=annotator)))
+        .alias(reserved=Coalesce(reserved_by_others, 0))
+        .filter(reserved__lt=F("overlap") - F("judgment_count"))
+    )
+
+
+def _free_slots(response_id: int, annotator, now: datetime) -> int:
+    """Fresh count of the slots left for this annotator (a new statement, so on PostgreSQL
+    it sees everything committed before the row lock was granted)."""
+    response = models.Response.objects.only("overlap", "judgment_count").get(pk=response_id)
+    reserved = (
+        models.Reservation.objects.filter(response_id=response_id, expires__gt=now)
+        .exclude(annotator=annotator)
+        .count()
+    )
+    return response.overlap - response.judgment_count - reserved
+
+
+def _claim(annotator, now: datetime) -> models.Response | None:
+    """Lock and return the first open response in queue order, or None."""
+    candidates = open_for(annotator, now=now)
+    if connection.features.has_select_for_update_skip_locked:
+        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+    # Newest round first, responses without a round last, then oldest. Two queries rather
+    # than one ORDER BY round DESC NULLS LAST, so each is a plain walk of
+    # response_queue_idx (round DESC, id) instead of a sort of every open response.
+    tried: list[int] = []
+    for ordered in (
+        candidates.filter(round__isnull=False).order_by("-round_id", "id"),
+        candidates.filter(round__isnull=True).order_by("id"),
+    ):
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            response = ordered.exclude(pk__in=tried).only("pk").first()
+            if response is None:
+                break
+            # The candidate query ran on a snapshot taken before its row lock was granted:
+            # a reservation committed meanwhile by another next_for is invisible to it.
+            if _free_slots(response.pk, annotator, now) > 0:
+                return response
+            tried.append(response.pk)
+    return None
+
+
+def _reservation(pk: int) -> models.Reservation:
+    return models.Reservation.objects.select_related("response__prompt", "response__round").get(
+        pk=pk
+    )
+
+
+def next_for(annotator, *, now: datetime | None = None) -> models.Reservation | None:
+    """The annotator's live reservation, reused or new; None when nothing is left."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # One next_for at a time per annotator (two browser tabs), so nobody collects two
+        # reservations. SQLite already runs these transactions one at a time.
+        if connection.features.has_select_for_update:
+            get_user_model().objects.select_for_update().filter(pk=annotator.pk).exists()
+        models.Reservation.objects.filter(annotator=annotator, expires__lte=now).delete()
+        held = (
+            models.Reservation.objects.filter(annotator=annotator)
+            .select_related("response")
+            .order_by("created", "id")
+        )
+        for reservation in held:
+            if _still_wanted(reservation.response, annotator):
+                return _reservation(reservation.pk)
+            reservation.delete()
+
+        response = _claim(annotator, now)
+        if response is None:
+            return None
+        reservation = models.Reservation.objects.create(
+            response_id=response.pk,
+            annotator=annotator,
+            created=now,
+            expires=now + timedelta(minutes=settings.RESERVATION_MINUTES),
+        )
+        return _reservation(reservation.pk)
+
+
+def _still_wanted(response: models.Response, annotator) -> bool:
+    # A held response can be retired by staff or filled by an import after it was handed out.
+    return (
+        not response.retired
+        and response.judgment_count < response.overlap
+        and not models.Judgment.objects.filter(response=response, annotator=annotator).exists()
+    )
+
+
+def skip(annotator, response: models.Response, reason: str) -> models.Skip:
+    """Take the response out of this annotator's queue (only theirs) and free its slot."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why you skip this response."})
+    if len(reason) > v.MAX_REASON_CHARS:
+        raise ValidationError(
+            {"reason": f"Keep the reason under {v.MAX_REASON_CHARS} characters ({len(reason)})."}
+        )
+    with transaction.atomic():
+        skipped, _ = models.Skip.objects.update_or_create(
+            response=response, annotator=annotator, defaults={"reason": reason}
+        )
+        models.Reservation.objects.filter(response=response, annotator=annotator).delete()
+    return skipped
+
+
+def submit(
+    annotator,
+    response: models.Response,
+    *,
+    verdict: str,
+    critique: str = "",
+    spans: list | None = None,
+    seconds_spent: int | None = None,
+) -> models.Judgment:
+    """Record the annotator's judgment if the response still has a slot for it.
+
+    A reservation is not required: an expired one (or none, from the API) is fine as long
+    as the judgments plus other annotators' live reservations leave a slot free.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locked = models.Response.objects.select_for_update().get(pk=response.pk)
+        if locked.retired:
+            raise QueueError("This response has been retired and takes no more judgments.")
+        if models.Judgment.objects.filter(response=locked, annotator=annotator).exists():
+            raise AlreadyJudged()
+        reserved_by_others = (
+            models.Reservation.objects.filter(response=locked, expires__gt=now)
+            .exclude(annotator=annotator)
+            .count()
+        )
+        if locked.judgment_count + reserved_by_others >= locked.overlap:
+            raise ResponseFull()
+        judgment = models.Judgment(
+            response=locked,
+            annotator=annotator,
+            verdict=verdict,
+            critique=critique or "",
+            spans=[] if spans is None else spans,
+            seconds_spent=seconds_spent,
+            created=now,
+        )
+        # The unique constraint was checked above, under the row lock.
+        judgment.full_clean(validate_constraints=False)
+        judgment.save()
+        models.Response.objects.filter(pk=locked.pk).update(judgment_count=F("judgment_count") + 1)
+        models.Reservation.objects.filter(response=locked, annotator=annotator).delete()
+    response.judgment_count = locked.judgment_count + 1
+    return judgment
+
+
+def progress(annotator) -> dict:
+    """{"today": judged today, "total": judged ever, "left": responses open to them}."""
+    start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = models.Judgment.objects.filter(annotator=annotator)
+    counts = mine.aggregate(
+        total=Count("pk"),
+        today=Count("pk", filter=Q(created__gte=start_of_day)),
+    )
+    return {
+        "today": counts["today"],
+        "total": counts["total"],
+        "left": open_for(annotator).count(),
+    }
