@@ -1,1 +1,28 @@
-urlpatterns = []
+"""URLs of the REST API, included at "api/" by config/urls.py."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework import routers
+from rest_framework.permissions import IsAuthenticated
+
+from annotate import api
+
+router = routers.DefaultRouter()
+router.register("tasks", api.TaskViewSet, basename="task")
+router.register("judgments", api.JudgmentViewSet, basename="judgment")
+router.register("responses", api.ResponseViewSet, basename="response")
+router.register("rounds", api.RoundViewSet, basename="round")
+router.register("training-runs", api.TrainingRunViewSet, basename="trainingrun")
+
+# drf-spectacular serves the schema to anyone by default; every endpoint here needs a login.
+signed_in = {"permission_classes": [IsAuthenticated]}
+
+app_name = "api"
+urlpatterns = [
+    path("auth/token/", api.ObtainToken.as_view(), name="token"),
+    path("export/judgments.jsonl", api.ExportJudgments.as_view(), name="export-judgments"),
+    path("schema/", SpectacularAPIView.as_view(**signed_in), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **signed_in), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", **signed_in), name="redoc"),
+    *router.urls,
+]

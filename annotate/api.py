@@ -1,0 +1,341 @@
+"""The REST API: viewsets and views, routed in annotate/api_urls.py.
+
+Same rules as the pages: the queue functions of annotate.queue, the role predicates of
+annotate.roles (through annotate.permissions) and the model validators. Visibility is
+decided in get_queryset(), so another annotator's judgment is a 404; a wrong role is a 403.
+"""
+
+import json
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import (
+    exceptions,
+    mixins,
+    pagination,
+    renderers,
+    status,
+    throttling,
+    views,
+    viewsets,
+)
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from annotate import exports, filters, imports, models, queue, roles, serializers
+from annotate import permissions as perms
+
+# POST /api/responses/ reads the whole body into memory before it checks a record.
+MAX_IMPORT_BYTES = 64 * 2**20
+
+
+class Conflict(exceptions.APIException):
+    """The request is well formed but the object's state refuses it."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the object."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = (
+        f"The request body is over {MAX_IMPORT_BYTES // 2**20} MiB; send the records in "
+        f"several requests."
+    )
+    default_code = "too_large"
+
+
+@extend_schema(
+    request=serializers.TokenRequestSerializer,
+    responses={200: serializers.TokenSerializer},
+    auth=[],
+)
+class ObtainToken(ObtainAuthToken):
+    """Trade a username and password for the user's API token (created on first use)."""
+
+    # No session or token here: a logged-in browser needs no CSRF token to ask, and a
+    # stale token header doesn't get in the way of getting a fresh one.
+    authentication_classes = []
+    throttle_classes = [throttling.ScopedRateThrottle]
+    throttle_scope = "token"
+    serializer_class = serializers.TokenRequestSerializer
+
+
+class JudgmentPagination(pagination.CursorPagination):
+    # id, not created: unique and never changes, so cursors stay valid; imported judgments
+    # can carry old creation times.
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class TaskViewSet(viewsets.GenericViewSet):
+    """The caller's queue: the same reservations as the annotator's page."""
+
+    permission_classes = [perms.IsAnnotator]
+    serializer_class = serializers.TaskSerializer
+    queryset = models.Response.objects.all()
+    lookup_url_kwarg = "response_id"
+    lookup_value_regex = "[0-9]+"
+    filter_backends = []
+
+    @extend_schema(
+        responses={
+            200: serializers.TaskSerializer,
+            204: OpenApiResponse(description="Nothing is left for you to judge."),
+        }
+    )
+    @action(detail=False, methods=["get"])
+    def next(self, request):
+        """Reserve the next response for the caller (or return the one already reserved)."""
+        reservation = queue.next_for(request.user)
+        if reservation is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(serializers.TaskSerializer(reservation).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("response_id", int, OpenApiParameter.PATH)],
+        request=serializers.SkipSerializer,
+        responses={201: serializers.SkipSerializer},
+    )
+    @action(detail=True, methods=["post"], serializer_class=serializers.SkipSerializer)
+    def skip(self, request, response_id: str):
+        """Take a response out of the caller's queue, with a reason."""
+        response = get_object_or_404(models.Response, pk=response_id)
+        serializer = serializers.SkipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            skipped = queue.skip(request.user, response, serializer.validated_data["reason"])
+        except DjangoValidationError as exc:
+            raise serializers.drf_error(exc) from exc
+        return Response(serializers.SkipSerializer(skipped).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="The caller's judgments, newest first; reviewers and staff see everyone's."
+    ),
+    create=extend_schema(
+        description="Judge a response. The caller is the annotator. 409 when the response "
+        "has all its judgments already or the caller judged it before."
+    ),
+    retrieve=extend_schema(description="One judgment (yours, or any for reviewers and staff)."),
+    partial_update=extend_schema(
+        description="Change your own judgment until it is reviewed (then 409).",
+        responses=serializers.JudgmentSerializer,
+    ),
+)
+class JudgmentViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Annotators see and edit their own judgments; reviewers and staff see all."""
+
+    permission_classes = [perms.IsAnnotator, perms.IsOwnerOrReadOnly]
+    serializer_class = serializers.JudgmentSerializer
+    pagination_class = JudgmentPagination
+    filterset_class = filters.JudgmentFilter
+    # PUT would have to resend every field; PATCH is enough. No DELETE: staff use the admin.
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        judgments = models.Judgment.objects.select_related("response", "annotator", "reviewer")
+        if roles.is_reviewer(self.request.user):
+            return judgments
+        return judgments.filter(annotator_id=self.request.user.pk)
+
+    def get_serializer_class(self):
+        if self.action == "partial_update":
+            return serializers.JudgmentUpdateSerializer
+        return serializers.JudgmentSerializer
+
+    def perform_create(self, serializer) -> None:
+        try:
+            serializer.save(annotator=self.request.user)
+        except queue.QueueError as exc:
+            raise Conflict(str(exc)) from exc
+
+    def perform_update(self, serializer) -> None:
+        with transaction.atomic():
+            # Lock the row, so a review that lands meanwhile isn't overwritten.
+            state = (
+                models.Judgment.objects.select_for_update()
+                .values_list("review_state", flat=True)
+                .get(pk=serializer.instance.pk)
+            )
+            if state != models.Judgment.ReviewState.PENDING:
+                raise Conflict(f"This judgment has been {state} and can no longer be changed.")
+            serializer.save()
+
+    @extend_schema(request=serializers.ReviewSerializer, responses=serializers.JudgmentSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[perms.IsReviewer],
+        serializer_class=serializers.ReviewSerializer,
+    )
+    def review(self, request, pk: str):
+        """Accept or reject a judgment (a rejection needs a note); accepting may first
+        correct its verdict or critique."""
+        judgment = self.get_object()
+        if judgment.annotator_id == request.user.pk:
+            raise exceptions.PermissionDenied("You cannot review your own judgment.")
+        serializer = serializers.ReviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        serializer.save(judgment, request.user)
+        return Response(serializers.JudgmentSerializer(judgment).data)
+
+
+class ResponseViewSet(viewsets.GenericViewSet):
+    """Staff push prompts and model responses, as import_responses does with a file."""
+
+    permission_classes = [perms.IsStaff]
+    serializer_class = serializers.ResponseImportSerializer
+    filter_backends = []
+
+    @extend_schema(
+        responses={
+            201: serializers.ImportSummarySerializer,
+            200: OpenApiResponse(
+                serializers.ImportSummarySerializer,
+                description="Everything was there already; nothing was created.",
+            ),
+        }
+    )
+    def create(self, request):
+        """Create prompts and responses (and imported judgments) from Alpaca-style records,
+        all or nothing. Idempotent: sending the same records again creates nothing. A bad
+        record gets a 400 naming it by its index, e.g. "records[3]: missing 'output'."."""
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_IMPORT_BYTES:
+            raise PayloadTooLarge()
+        serializer = serializers.ResponseImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            summary = imports.import_records(
+                ((f"records[{i}]", record) for i, record in enumerate(data["records"])),
+                source=data["source"],
+                round_number=data["round"],
+                overlap=data["overlap"],
+                accept_judgments=data["accept_judgments"],
+            )
+        except imports.RecordError as exc:
+            raise exceptions.ValidationError({"records": [str(exc)]}) from exc
+        created = summary.prompts_created or summary.responses_created or summary.judgments_created
+        return Response(
+            serializers.ImportSummarySerializer(summary).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class RoundViewSet(viewsets.ReadOnlyModelViewSet):
+    """Rounds of the online loop, with how many of their responses were judged and how many
+    of those judgments found problems (the simplest progress signal)."""
+
+    permission_classes = [perms.IsAnnotator]
+    serializer_class = serializers.RoundSerializer
+    lookup_field = "number"
+    filter_backends = []
+
+    def get_queryset(self):
+        # Subqueries, not Count() over joins: responses x judgments would multiply the rows.
+        judgments = (
+            models.Judgment.objects.filter(response__round=OuterRef("pk"))
+            .exclude(review_state=models.Judgment.ReviewState.REJECTED)
+            .order_by()
+            .values("response__round")
+        )
+        responses = (
+            models.Response.objects.filter(round=OuterRef("pk"))
+            .order_by()
+            .values("round")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+
+        def count(qs):
+            return Coalesce(Subquery(qs, output_field=IntegerField()), 0)
+
+        return models.Round.objects.annotate(
+            response_count=count(responses),
+            judgment_count=count(judgments.annotate(n=Count("pk")).values("n")),
+            negative_count=count(
+                judgments.annotate(
+                    n=Count("pk", filter=Q(verdict=models.Judgment.Verdict.NEGATIVE))
+                ).values("n")
+            ),
+        )
+
+
+class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """train_cut runs (staff): the list without the heavy fields, the detail with config,
+    data snapshot and metrics."""
+
+    permission_classes = [perms.IsStaff]
+    queryset = models.TrainingRun.objects.select_related("created_by")
+    filterset_fields = ["status"]
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return serializers.TrainingRunDetailSerializer
+        return serializers.TrainingRunSerializer
+
+
+class JSONLinesRenderer(renderers.BaseRenderer):
+    """Lets a client ask for the export with Accept: application/x-ndjson; errors are then
+    written as one JSON line."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return (json.dumps(data, ensure_ascii=False) + "\n").encode()
+
+
+class ExportJudgments(views.APIView):
+    """The triples export_judgments writes, streamed (staff)."""
+
+    permission_classes = [perms.IsStaff]
+    renderer_classes = [renderers.JSONRenderer, JSONLinesRenderer]
+
+    @extend_schema(
+        parameters=[serializers.ExportQuerySerializer],
+        responses={
+            (200, JSONLinesRenderer.media_type): OpenApiResponse(
+                OpenApiTypes.STR,
+                description='One JSON object a line: {"id", "instruction", "input", "output", '
+                '"judgment", "verdict", "annotator", "round", "response_id"}; "judgment" is '
+                "null for positive verdicts unless positive_judgment is set.",
+            )
+        },
+    )
+    def get(self, request) -> StreamingHttpResponse:
+        """Judgments as JSON lines, oldest first, filtered as export_judgments filters them."""
+        query = serializers.ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        judgments = exports.select_judgments(
+            params["status"], round_number=params.get("round"), since=params.get("since")
+        )
+        lines = exports.iter_jsonl(judgments, positive_judgment=params["positive_judgment"])
+        response = StreamingHttpResponse(lines, content_type=JSONLinesRenderer.media_type)
+        response["Content-Disposition"] = 'attachment; filename="judgments.jsonl"'
+        return response
