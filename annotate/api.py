@@ -192,14 +192,21 @@ class JudgmentViewSet(
         serializer_class=serializers.ReviewSerializer,
     )
     def review(self, request, pk: str):
-        """Accept or reject a judgment (a rejection needs a note); accepting may first
-        correct its verdict or critique."""
+        """Accept or reject a pending judgment (a rejection needs a note); accepting may
+        first correct its verdict, critique or spans. 409 if it was reviewed already."""
         judgment = self.get_object()
         if judgment.annotator_id == request.user.pk:
             raise exceptions.PermissionDenied("You cannot review your own judgment.")
         serializer = serializers.ReviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        serializer.save(judgment, request.user)
+        with transaction.atomic():
+            # Locked, so two reviewers deciding at once don't overwrite each other.
+            judgment = models.Judgment.objects.select_for_update().get(pk=judgment.pk)
+            if judgment.is_reviewed:
+                raise Conflict(
+                    f"Another reviewer has already {judgment.review_state} this judgment."
+                )
+            serializer.save(judgment, request.user)
         return Response(serializers.JudgmentSerializer(judgment).data)
 
 

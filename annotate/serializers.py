@@ -155,7 +155,10 @@ class JudgmentUpdateSerializer(JudgmentSerializer):
 
 
 class ReviewSerializer(StrictFieldsMixin, serializers.Serializer):
-    """Accept or reject a judgment; accepting may fix its verdict or critique first."""
+    """Accept or reject a judgment; accepting may first correct its verdict, critique or
+    spans (edit-and-accept, as on the review page)."""
+
+    EDITABLE = ("verdict", "critique", "spans")
 
     decision = serializers.ChoiceField(choices=["accept", "reject"])
     note = serializers.CharField(
@@ -165,17 +168,21 @@ class ReviewSerializer(StrictFieldsMixin, serializers.Serializer):
     critique = serializers.CharField(
         required=False, allow_blank=True, max_length=v.MAX_CRITIQUE_CHARS, trim_whitespace=False
     )
+    spans = serializers.JSONField(required=False, validators=[v.validate_spans])
 
     def validate(self, attrs: dict) -> dict:
-        if attrs["decision"] == "reject" and ("verdict" in attrs or "critique" in attrs):
+        if attrs["decision"] == "reject" and any(name in attrs for name in self.EDITABLE):
             raise serializers.ValidationError(
-                "A rejected judgment is not edited: send verdict or critique only to accept."
+                "A rejected judgment is not edited: send verdict, critique or spans only "
+                "with decision accept."
             )
         return attrs
 
     def save(self, judgment: models.Judgment, reviewer) -> models.Judgment:
+        """Call inside a transaction with the judgment's row locked."""
         data = self.validated_data
-        edits = {name: data[name] for name in ("verdict", "critique") if name in data}
+        edits = {name: data[name] for name in self.EDITABLE if name in data}
+        note = data["note"]
         try:
             with transaction.atomic():
                 if edits:
@@ -183,10 +190,12 @@ class ReviewSerializer(StrictFieldsMixin, serializers.Serializer):
                         setattr(judgment, name, value)
                     judgment.full_clean(validate_constraints=False)
                     judgment.save(update_fields=[*edits, "updated"])
+                    # The same default note as the review page's edit-and-accept.
+                    note = note.strip() or "Edited by the reviewer before accepting."
                 if data["decision"] == "accept":
-                    judgment.accept(reviewer, data["note"])
+                    judgment.accept(reviewer, note)
                 else:
-                    judgment.reject(reviewer, data["note"])
+                    judgment.reject(reviewer, note)
         except DjangoValidationError as exc:
             error = drf_error(exc)
             if "review_note" in error.detail:
