@@ -168,6 +168,32 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
+def load_tokenizer(name_or_path: str | None = None):
+    """The tokenizer alone (for planning a run): reads no weights and converts nothing.
+
+    Before the embedded model is converted, its tokenizer comes straight from the GGUF
+    file's metadata (a few seconds).
+    """
+    from transformers import AutoTokenizer
+
+    name = check_base_model(name_or_path)
+    if name == EMBEDDED and not is_complete_checkpoint(embedded_model_dir()):
+        gguf_path = embedded_gguf_path()
+        tokenizer = AutoTokenizer.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True
+        )
+    else:
+        source = str(embedded_model_dir()) if name == EMBEDDED else name
+        local_only = name == EMBEDDED or Path(name).is_absolute()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        except OSError as error:
+            raise ValueError(f"Could not load the tokenizer of {name}: {error}") from error
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def _pick_dtype(dtype: torch.dtype | str | None, device: torch.device | None) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
