@@ -284,3 +284,17 @@ def test_a_conversion_finished_first_by_another_process_is_used(cache, monkeypat
     result = models.ensure_embedded_model(gguf_path=Path("x.gguf"), log=lambda _: None)
     assert models.is_complete_checkpoint(result)
     assert [p.name for p in cache.iterdir()] == [result.name]
+
+
+def test_it_reads_the_embedded_tokenizer_without_converting(tiny_gguf, cache, monkeypatch):
+    monkeypatch.setattr(models, "embedded_gguf_path", lambda: tiny_gguf)
+    tokenizer = models.load_tokenizer(None)
+    assert tokenizer.chat_template == CHAT_TEMPLATE
+    assert not models.embedded_model_dir().exists()
+
+
+def test_it_reads_the_tokenizer_of_a_model_directory(tiny_gguf, tmp_path, monkeypatch):
+    target = tmp_path / "converted"
+    models.ensure_embedded_model(gguf_path=tiny_gguf, target=target, log=lambda _: None)
+    monkeypatch.setattr(models, "convert_gguf", fake_converter([]))
+    assert models.load_tokenizer(str(target)).eos_token == "<|im_end|>"
