@@ -5,14 +5,14 @@ annotate.roles (through annotate.permissions) and the model validators. Visibili
 decided in get_queryset(), so another annotator's judgment is a 404; a wrong role is a 403.
 """
 
-import json
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
-from django.http import StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -23,6 +23,7 @@ from drf_spectacular.utils import (
 from rest_framework import (
     exceptions,
     mixins,
+    negotiation,
     pagination,
     renderers,
     status,
@@ -37,8 +38,52 @@ from rest_framework.response import Response
 from annotate import exports, filters, imports, models, queue, roles, serializers
 from annotate import permissions as perms
 
+JSONL = "application/x-ndjson"
+
 # POST /api/responses/ reads the whole body into memory before it checks a record.
 MAX_IMPORT_BYTES = 64 * 2**20
+
+
+class ApiSchema(AutoSchema):
+    """drf-spectacular's schema plus the error answers (DRF's default error bodies), so a
+    client knows every status it can get."""
+
+    ERRORS = {
+        "400": "Invalid input; the body names each field's problem.",
+        "401": "No credentials, or an unknown token.",
+        "403": "Your role does not allow this.",
+        "404": "Not found (or not yours to see).",
+        "415": "The body is not JSON (or a form).",
+        "429": "Too many requests; wait the Retry-After seconds.",
+    }
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        where = {param["in"] for param in operation.get("parameters", [])}
+        codes = ["429"]
+        if operation.get("security"):
+            codes += ["401", "403"]
+        if "requestBody" in operation:
+            codes += ["400", "415"]
+        elif "query" in where:
+            codes.append("400")
+        if "path" in where or "cursor" in str(operation.get("parameters")):
+            codes.append("404")
+        for code in sorted(codes):
+            operation["responses"].setdefault(
+                code,
+                {
+                    "description": self.ERRORS[code],
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            )
+        return operation
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(OpenApiTypes.OBJECT, description=description)
 
 
 class Conflict(exceptions.APIException):
@@ -66,6 +111,8 @@ class PayloadTooLarge(exceptions.APIException):
 class ObtainToken(ObtainAuthToken):
     """Trade a username and password for the user's API token (created on first use)."""
 
+    schema = ApiSchema()
+
     # No session or token here: a logged-in browser needs no CSRF token to ask, and a
     # stale token header doesn't get in the way of getting a fresh one.
     authentication_classes = []
@@ -85,6 +132,8 @@ class JudgmentPagination(pagination.CursorPagination):
 
 class TaskViewSet(viewsets.GenericViewSet):
     """The caller's queue: the same reservations as the annotator's page."""
+
+    schema = ApiSchema()
 
     permission_classes = [perms.IsAnnotator]
     serializer_class = serializers.TaskSerializer
@@ -131,12 +180,19 @@ class TaskViewSet(viewsets.GenericViewSet):
     ),
     create=extend_schema(
         description="Judge a response. The caller is the annotator. 409 when the response "
-        "has all its judgments already or the caller judged it before."
+        "has all its judgments already, is retired, or the caller judged it before.",
+        responses={
+            201: serializers.JudgmentSerializer,
+            409: error("The queue refuses the judgment; detail says why."),
+        },
     ),
     retrieve=extend_schema(description="One judgment (yours, or any for reviewers and staff)."),
     partial_update=extend_schema(
         description="Change your own judgment until it is reviewed (then 409).",
-        responses=serializers.JudgmentSerializer,
+        responses={
+            200: serializers.JudgmentSerializer,
+            409: error("The judgment has been reviewed and can no longer be changed."),
+        },
     ),
 )
 class JudgmentViewSet(
@@ -147,6 +203,8 @@ class JudgmentViewSet(
     viewsets.GenericViewSet,
 ):
     """Annotators see and edit their own judgments; reviewers and staff see all."""
+
+    schema = ApiSchema()
 
     permission_classes = [perms.IsAnnotator, perms.IsOwnerOrReadOnly]
     serializer_class = serializers.JudgmentSerializer
@@ -184,7 +242,13 @@ class JudgmentViewSet(
                 raise Conflict(f"This judgment has been {state} and can no longer be changed.")
             serializer.save()
 
-    @extend_schema(request=serializers.ReviewSerializer, responses=serializers.JudgmentSerializer)
+    @extend_schema(
+        request=serializers.ReviewSerializer,
+        responses={
+            200: serializers.JudgmentSerializer,
+            409: error("The judgment was reviewed already."),
+        },
+    )
     @action(
         detail=True,
         methods=["post"],
@@ -213,6 +277,8 @@ class JudgmentViewSet(
 class ResponseViewSet(viewsets.GenericViewSet):
     """Staff push prompts and model responses, as import_responses does with a file."""
 
+    schema = ApiSchema()
+
     permission_classes = [perms.IsStaff]
     serializer_class = serializers.ResponseImportSerializer
     filter_backends = []
@@ -224,6 +290,7 @@ class ResponseViewSet(viewsets.GenericViewSet):
                 serializers.ImportSummarySerializer,
                 description="Everything was there already; nothing was created.",
             ),
+            413: error("The body is too large; send the records in several requests."),
         }
     )
     def create(self, request):
@@ -255,6 +322,8 @@ class ResponseViewSet(viewsets.GenericViewSet):
 class RoundViewSet(viewsets.ReadOnlyModelViewSet):
     """Rounds of the online loop, with how many of their responses were judged and how many
     of those judgments found problems (the simplest progress signal)."""
+
+    schema = ApiSchema()
 
     permission_classes = [perms.IsAnnotator]
     serializer_class = serializers.RoundSerializer
@@ -295,6 +364,8 @@ class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
     """train_cut runs (staff): the list without the heavy fields, the detail with config,
     data snapshot and metrics."""
 
+    schema = ApiSchema()
+
     permission_classes = [perms.IsStaff]
     queryset = models.TrainingRun.objects.select_related("created_by")
     filterset_fields = ["status"]
@@ -305,28 +376,30 @@ class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
         return serializers.TrainingRunSerializer
 
 
-class JSONLinesRenderer(renderers.BaseRenderer):
-    """Lets a client ask for the export with Accept: application/x-ndjson; errors are then
-    written as one JSON line."""
+class FirstRenderer(negotiation.BaseContentNegotiation):
+    """The export is JSON lines whatever the client accepts, and its errors are JSON;
+    without this an Accept header DRF cannot match would turn into a 406."""
 
-    media_type = "application/x-ndjson"
-    format = "jsonl"
-    charset = "utf-8"
+    def select_parser(self, request, parsers):
+        return parsers[0]
 
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return (json.dumps(data, ensure_ascii=False) + "\n").encode()
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class ExportJudgments(views.APIView):
     """The triples export_judgments writes, streamed (staff)."""
 
+    schema = ApiSchema()
+
     permission_classes = [perms.IsStaff]
-    renderer_classes = [renderers.JSONRenderer, JSONLinesRenderer]
+    renderer_classes = [renderers.JSONRenderer]
+    content_negotiation_class = FirstRenderer
 
     @extend_schema(
         parameters=[serializers.ExportQuerySerializer],
         responses={
-            (200, JSONLinesRenderer.media_type): OpenApiResponse(
+            (200, JSONL): OpenApiResponse(
                 OpenApiTypes.STR,
                 description='One JSON object a line: {"id", "instruction", "input", "output", '
                 '"judgment", "verdict", "annotator", "round", "response_id"}; "judgment" is '
@@ -343,6 +416,12 @@ class ExportJudgments(views.APIView):
             params["status"], round_number=params.get("round"), since=params.get("since")
         )
         lines = exports.iter_jsonl(judgments, positive_judgment=params["positive_judgment"])
-        response = StreamingHttpResponse(lines, content_type=JSONLinesRenderer.media_type)
+        response = StreamingHttpResponse(lines, content_type=JSONL)
         response["Content-Disposition"] = 'attachment; filename="judgments.jsonl"'
         return response
+
+
+@csrf_exempt  # else a POST gets the CSRF failure page (HTML, 403) instead of the 404
+def not_found(request, path: str = "") -> JsonResponse:
+    """JSON, not Django's HTML page, for a path under /api/ that names nothing."""
+    return JsonResponse({"detail": "Not found."}, status=404)

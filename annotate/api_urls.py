@@ -1,7 +1,7 @@
 """URLs of the REST API, included at "api/" by config/urls.py."""
 
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import routers
 from rest_framework.permissions import IsAuthenticated
 
@@ -23,6 +23,6 @@ urlpatterns = [
     path("export/judgments.jsonl", api.ExportJudgments.as_view(), name="export-judgments"),
     path("schema/", SpectacularAPIView.as_view(**signed_in), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **signed_in), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", **signed_in), name="redoc"),
     *router.urls,
+    re_path(r"^(?P<path>.*)$", api.not_found),
 ]

@@ -271,9 +271,11 @@ class DateOrDateTimeField(serializers.Field):
         "(YYYY-MM-DDThh:mm[:ss][+hh:mm])."
     }
 
-    def to_internal_value(self, value) -> date | datetime:
+    def to_internal_value(self, value) -> date | datetime | None:
         if not isinstance(value, str):
             self.fail("invalid")
+        if not value:
+            return None  # "?since=" from a form left empty
         try:
             # Dates first: parse_datetime would read "2024-05-01" as a naive midnight.
             parsed = dateparse.parse_date(value) or dateparse.parse_datetime(value)

@@ -94,9 +94,13 @@ def test_since_takes_a_date_time(api, staff, judgments):
     assert ids == [j.pk for j in judgments[1:]]
 
 
-def test_it_streams_when_asked_for_json_lines(api, staff, judgments):
-    r = api(staff).get(URL, HTTP_ACCEPT="application/x-ndjson")
+@pytest.mark.parametrize("accept", ["application/x-ndjson", "text/csv"])
+def test_it_streams_json_lines_whatever_the_client_accepts(api, staff, judgments, accept):
+    r = api(staff).get(URL, HTTP_ACCEPT=accept)
     assert len(body(r).splitlines()) == 2
+    r = api(staff).get(URL, {"status": "nope"}, HTTP_ACCEPT=accept)
+    assert r.status_code == 400
+    assert r["Content-Type"] == "application/json"
 
 
 @pytest.mark.parametrize(
