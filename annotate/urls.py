@@ -1,2 +1,16 @@
+from django.urls import path
+
+from annotate import views
+
 app_name = "annotate"
-urlpatterns = []
+urlpatterns = [
+    path("", views.show_task, name="home"),
+    path("responses/<int:pk>/judgment/", views.submit_judgment, name="judgment-submit"),
+    path("responses/<int:pk>/skip/", views.skip_response, name="response-skip"),
+    path("judgments/", views.list_judgments, name="judgment-list"),
+    path("judgments/<int:pk>/edit/", views.edit_judgment, name="judgment-edit"),
+    path("guidelines/", views.show_guidelines, name="guidelines"),
+    path("review/", views.show_review_queue, name="review-queue"),
+    path("review/<int:pk>/", views.review_judgment, name="judgment-review"),
+    path("review/agreement/", views.show_agreement, name="agreement"),
+]

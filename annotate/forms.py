@@ -1,0 +1,140 @@
+"""HTML forms of the annotator's and reviewer's pages.
+
+The rules themselves live in the models and validators (shared with the API); these forms
+parse what a browser sends and carry errors back to the page with the typed text kept.
+"""
+
+import json
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from annotate import models
+from annotate import validators as v
+
+User = get_user_model()
+
+
+def add_model_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a model's ValidationError on the form's matching fields, the rest on the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, messages in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, messages)
+
+
+# A day; anything longer is a tab left open, not time spent on the task.
+MAX_SECONDS = 24 * 60 * 60
+
+
+class JudgmentForm(forms.Form):
+    verdict = forms.ChoiceField(
+        choices=models.Judgment.Verdict.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a verdict: 1 = good, 2 = has problems."},
+    )
+    critique = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=v.MAX_CRITIQUE_CHARS,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Required when the response has problems: say what is wrong and why.",
+    )
+    spans = forms.CharField(required=False, widget=forms.HiddenInput)
+    seconds_spent = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_SECONDS, widget=forms.HiddenInput
+    )
+
+    def clean_spans(self) -> list:
+        raw = self.cleaned_data["spans"].strip()
+        if not raw:
+            return []
+        try:
+            spans = json.loads(raw)
+        except ValueError:
+            raise ValidationError("The highlighted passages could not be read.") from None
+        v.validate_spans(spans)
+        return spans
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        # Said here as well as in Judgment.clean() so a plain POST gets every error at once.
+        if cleaned.get("verdict") == models.Judgment.Verdict.NEGATIVE and not cleaned.get(
+            "critique"
+        ):
+            self.add_error(
+                "critique", "Say what is wrong with the response: a critique is required."
+            )
+        return cleaned
+
+    @classmethod
+    def for_judgment(cls, judgment: models.Judgment, data=None) -> "JudgmentForm":
+        initial = {
+            "verdict": judgment.verdict,
+            "critique": judgment.critique,
+            "spans": json.dumps(judgment.spans),
+            "seconds_spent": judgment.seconds_spent,
+        }
+        return cls(data, initial=initial)
+
+
+class SkipForm(forms.Form):
+    reason = forms.CharField(
+        max_length=v.MAX_REASON_CHARS,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why you skip this response."},
+    )
+
+
+class ReviewForm(forms.Form):
+    """Accept, reject (a note is required) or edit and accept.
+
+    For "edit" the page also posts a JudgmentForm's fields, checked by the view.
+    """
+
+    ACCEPT, REJECT, EDIT = "accept", "reject", "edit"
+
+    action = forms.ChoiceField(
+        choices=[(ACCEPT, "Accept"), (REJECT, "Reject"), (EDIT, "Edit and accept")],
+        error_messages={
+            "required": "Choose accept, reject or edit and accept.",
+            "invalid_choice": "Choose accept, reject or edit and accept.",
+        },
+    )
+    review_note = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=v.MAX_NOTE_CHARS,
+        label="Note to the annotator",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("action") == self.REJECT and not cleaned.get("review_note"):
+            self.add_error("review_note", "Say why the judgment is rejected.")
+        return cleaned
+
+
+class ReviewFilterForm(forms.Form):
+    annotator = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        required=False,
+        empty_label="All annotators",
+        to_field_name="username",
+    )
+    round = forms.ModelChoiceField(
+        queryset=models.Round.objects.all(), required=False, empty_label="All rounds"
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only people with something to review, so the list stays short.
+        self.fields["annotator"].queryset = (
+            User.objects.filter(judgments__review_state=models.Judgment.ReviewState.PENDING)
+            .distinct()
+            .order_by("username")
+        )
