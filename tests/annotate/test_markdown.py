@@ -1,0 +1,42 @@
+from annotate import markdown
+from annotate.templatetags import annotate_tags
+
+
+def test_raw_html_is_shown_as_text():
+    html = markdown.render('<script>alert(1)</script>\n\n<img src=x onerror="alert(1)">')
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+
+
+def test_javascript_links_are_not_links():
+    html = markdown.render("[click](javascript:alert(1)) and [ok](https://example.org)")
+    assert 'href="javascript' not in html
+    assert '<a href="https://example.org">ok</a>' in html
+
+
+def test_code_blocks_and_tables_are_kept():
+    html = markdown.render("```js\nif (a < b) {}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    assert '<pre><code class="language-js">if (a &lt; b) {}' in html
+    assert "<table>" in html and "<td>1</td>" in html
+
+
+def test_empty_text_renders_empty():
+    assert markdown.render("") == ""
+
+
+def test_highlight_spans_marks_characters_and_escapes_the_rest():
+    text = "a <b> 🙂 end"
+    html = annotate_tags.highlight_spans(text, [[2, 5], [6, 7]])
+    assert html == "a <mark>&lt;b&gt;</mark> <mark>🙂</mark> end"
+
+
+def test_highlight_spans_ignores_bad_and_overlapping_spans():
+    assert annotate_tags.highlight_spans("abcdef", [[1, 3], [2, 4], "x", [5, 99]]) == (
+        "a<mark>bc</mark><mark>d</mark>e<mark>f</mark>"
+    )
+    assert annotate_tags.highlight_spans("x<y", None) == "x&lt;y"
+
+
+def test_span_texts_lists_the_passages():
+    assert annotate_tags.span_texts("Paris is big", [[6, 8], [0, 5]]) == ["Paris", "is"]
