@@ -18,7 +18,7 @@ from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.settings import api_settings
 
-from annotate import models, queue
+from annotate import forms, models, queue
 from annotate import validators as v
 
 # A bigger batch is better sent in several requests, or as a file to import_responses.
@@ -127,6 +127,8 @@ class JudgmentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "created",
             "updated",
         ]
+        # The annotator's page caps the time the same way: longer is a tab left open.
+        extra_kwargs = {"seconds_spent": {"max_value": forms.MAX_SECONDS}}
 
     def create(self, validated_data: dict) -> models.Judgment:
         # The browser and the API share one queue: same slots, same checks, same locks.

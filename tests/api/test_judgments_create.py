@@ -80,6 +80,7 @@ def test_it_needs_response_and_verdict(api, annotator, response):
         ("spans", [[0, 999]]),
         ("seconds_spent", "lots"),
         ("seconds_spent", -1),
+        ("seconds_spent", 24 * 60 * 60 + 1),
     ],
 )
 def test_it_rejects_wrong_types(api, annotator, response, field, value):
