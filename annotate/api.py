@@ -61,7 +61,8 @@ class ApiSchema(AutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
-        where = {param["in"] for param in operation.get("parameters", [])}
+        parameters = operation.get("parameters", [])
+        where = {param["in"] for param in parameters}
         codes = ["429"]
         if operation.get("security"):
             codes += ["401", "403"]
@@ -69,7 +70,8 @@ class ApiSchema(AutoSchema):
             codes += ["400", "415"]
         elif "query" in where:
             codes.append("400")
-        if "path" in where or "cursor" in str(operation.get("parameters")):
+        # An unknown id, or a cursor that no longer points anywhere.
+        if "path" in where or any(param["name"] == "cursor" for param in parameters):
             codes.append("404")
         for code in sorted(codes):
             operation["responses"].setdefault(
@@ -98,7 +100,7 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = (
         f"The request body is over {MAX_IMPORT_BYTES // 2**20} MiB; send the records in "
-        f"several requests."
+        "several requests."
     )
     default_code = "too_large"
 
@@ -112,7 +114,6 @@ class ObtainToken(ObtainAuthToken):
     """Trade a username and password for the user's API token (created on first use)."""
 
     schema = ApiSchema()
-
     # No session or token here: a logged-in browser needs no CSRF token to ask, and a
     # stale token header doesn't get in the way of getting a fresh one.
     authentication_classes = []
@@ -134,7 +135,6 @@ class TaskViewSet(viewsets.GenericViewSet):
     """The caller's queue: the same reservations as the annotator's page."""
 
     schema = ApiSchema()
-
     permission_classes = [perms.IsAnnotator]
     serializer_class = serializers.TaskSerializer
     queryset = models.Response.objects.all()
@@ -205,7 +205,6 @@ class JudgmentViewSet(
     """Annotators see and edit their own judgments; reviewers and staff see all."""
 
     schema = ApiSchema()
-
     permission_classes = [perms.IsAnnotator, perms.IsOwnerOrReadOnly]
     serializer_class = serializers.JudgmentSerializer
     pagination_class = JudgmentPagination
@@ -278,7 +277,6 @@ class ResponseViewSet(viewsets.GenericViewSet):
     """Staff push prompts and model responses, as import_responses does with a file."""
 
     schema = ApiSchema()
-
     permission_classes = [perms.IsStaff]
     serializer_class = serializers.ResponseImportSerializer
     filter_backends = []
@@ -324,7 +322,6 @@ class RoundViewSet(viewsets.ReadOnlyModelViewSet):
     of those judgments found problems (the simplest progress signal)."""
 
     schema = ApiSchema()
-
     permission_classes = [perms.IsAnnotator]
     serializer_class = serializers.RoundSerializer
     lookup_field = "number"
@@ -365,7 +362,6 @@ class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
     data snapshot and metrics."""
 
     schema = ApiSchema()
-
     permission_classes = [perms.IsStaff]
     queryset = models.TrainingRun.objects.select_related("created_by")
     filterset_fields = ["status"]
@@ -376,7 +372,7 @@ class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
         return serializers.TrainingRunSerializer
 
 
-class FirstRenderer(negotiation.BaseContentNegotiation):
+class IgnoreAcceptHeader(negotiation.BaseContentNegotiation):
     """The export is JSON lines whatever the client accepts, and its errors are JSON;
     without this an Accept header DRF cannot match would turn into a 406."""
 
@@ -391,10 +387,9 @@ class ExportJudgments(views.APIView):
     """The triples export_judgments writes, streamed (staff)."""
 
     schema = ApiSchema()
-
     permission_classes = [perms.IsStaff]
     renderer_classes = [renderers.JSONRenderer]
-    content_negotiation_class = FirstRenderer
+    content_negotiation_class = IgnoreAcceptHeader
 
     @extend_schema(
         parameters=[serializers.ExportQuerySerializer],
