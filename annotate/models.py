@@ -85,11 +85,13 @@ class Response(models.Model):
 
     class Meta:
         indexes = [
-            # The queue's scan: open responses, newest round first, then oldest.
+            # The queue's scan: open responses, newest round first, then oldest. Full
+            # responses leave the index, so neither next_for's walk nor the "left" count
+            # steps over the judged part of the queue.
             models.Index(
                 F("round").desc(),
                 "id",
-                condition=Q(retired=False),
+                condition=Q(retired=False, judgment_count__lt=F("overlap")),
                 name="response_queue_idx",
             ),
         ]

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -87,10 +87,12 @@ def show_task(request: HttpRequest) -> HttpResponse:
 @require_POST
 @annotator_required
 def submit_judgment(request: HttpRequest, pk: int) -> HttpResponse:
-    response = _task_response(pk)
     form = forms.JudgmentForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
+        # queue.submit loads and locks the row itself; loading it here as well would cost
+        # a query on every submit, so the page is rendered from a fresh copy on error only.
+        response = models.Response(pk=pk)
         seconds = data["seconds_spent"]
         if seconds is None:
             seconds = _seconds_since_reserved(request.user, response)
@@ -103,14 +105,16 @@ def submit_judgment(request: HttpRequest, pk: int) -> HttpResponse:
                 spans=data["spans"],
                 seconds_spent=seconds,
             )
+        except models.Response.DoesNotExist:
+            raise Http404("No such response.") from None
         except ValidationError as error:
             forms.add_model_errors(form, error)
         except queue.QueueError as error:
             form.add_error(None, str(error))
         else:
-            return _after_task(request, response.pk, "Judgment saved.")
+            return _after_task(request, pk, "Judgment saved.")
     # Status 200 so htmx swaps the form back in with the text kept and the errors shown.
-    return _render_task(request, response, form=form)
+    return _render_task(request, _task_response(pk), form=form)
 
 
 @require_POST

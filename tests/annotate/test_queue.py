@@ -252,3 +252,30 @@ def test_progress_counts_today_total_and_left(annotator, other_annotator, make_r
     assert queue.progress(annotator) == {"today": 1, "total": 2, "left": 1}
     # The response an annotator holds counts as left for them.
     assert queue.progress(other_annotator) == {"today": 0, "total": 0, "left": 2}
+
+
+def test_left_counts_exactly_what_the_queue_would_hand_out(
+    annotator, other_annotator, make_responses
+):
+    carol = make_user("carol", "annotators")
+    single = make_responses(6, overlap=1)
+    double = make_responses(4, overlap=2)
+    queue.submit(annotator, single[0], verdict="positive")  # judged by me: full
+    queue.submit(other_annotator, single[1], verdict="positive")  # full
+    queue.skip(annotator, single[2], "No.")  # skipped by me
+    queue.skip(annotator, double[0], "No.")
+    queue.submit(annotator, double[0], verdict="positive")  # skipped and then judged
+    queue.submit(other_annotator, double[1], verdict="positive")  # one slot left
+    assert queue.next_for(carol).response == single[2]  # skipped by me only
+    assert queue.next_for(other_annotator).response == single[3]
+    assert queue.next_for(annotator).response == single[4]
+    models.Response.objects.filter(pk=double[3].pk).update(retired=True)
+    left = queue.progress(annotator)["left"]
+    assert left == queue.open_for(annotator).count()
+    # single[4] (held by me), single[5], double[1] (one slot left), double[2]
+    assert left == 4
+    handed = []
+    while reservation := queue.next_for(annotator):
+        handed.append(reservation.response_id)
+        queue.skip(annotator, reservation.response, "Counting.")
+    assert handed == [single[4].pk, single[5].pk, double[1].pk, double[2].pk]
