@@ -9,6 +9,7 @@ import json
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 
 from annotate import models
 from annotate import validators as v
@@ -132,9 +133,7 @@ class ReviewFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Only people with something to review, so the list stays short.
-        self.fields["annotator"].queryset = (
-            User.objects.filter(judgments__review_state=models.Judgment.ReviewState.PENDING)
-            .distinct()
-            .order_by("username")
-        )
+        # Everyone who has judged, so a filter stays valid after its last pending judgment.
+        self.fields["annotator"].queryset = User.objects.filter(
+            Exists(models.Judgment.objects.filter(annotator=OuterRef("pk")))
+        ).order_by("username")

@@ -200,3 +200,12 @@ def test_an_unknown_action_is_refused(client, rita, annotator, response):
     assert page.status_code == 200
     assert "Choose accept, reject or edit and accept." in page.content.decode()
     assert models.Judgment.objects.filter(pk=judgment.pk, review_state="pending").exists()
+
+
+def test_a_filter_with_nothing_left_says_so(client, rita, annotator, other_annotator, response):
+    judgment = judge(response, annotator)
+    judge(response, other_annotator)  # still pending, but not alice's
+    page = client.post(url(judgment), {"action": "accept", "annotator": "alice"})
+    page = client.get(page.url)
+    assert page.context["judgment"] is None
+    assert "No pending judgments match these filters." in page.content.decode()
