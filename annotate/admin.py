@@ -137,7 +137,7 @@ class ResponseAdmin(admin.ModelAdmin):
     )
     list_filter = ("retired", "round", "generator", "created")
     search_fields = ("prompt__instruction", "text")
-    list_select_related = ("prompt",)
+    list_select_related = ("prompt", "round")
     raw_id_fields = ("prompt",)
     readonly_fields = ("judgment_count", "created")
     show_full_result_count = False
@@ -293,6 +293,7 @@ class JudgmentAdmin(admin.ModelAdmin):
 class RoundAdmin(admin.ModelAdmin):
     list_display = ("number", "base_model", "adapter", "training_run", "responses", "created")
     search_fields = ("base_model", "adapter", "notes")
+    list_select_related = ("training_run",)
     raw_id_fields = ("training_run",)
 
     def get_queryset(self, request):

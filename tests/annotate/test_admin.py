@@ -3,6 +3,8 @@ import json
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from annotate import models
@@ -45,6 +47,30 @@ def action(client, url: str, name: str, objects, **extra):
 def test_each_changelist_and_add_page_opens_for_staff(staff_client, judgments, model):
     assert staff_client.get(reverse(f"admin:annotate_{model}_changelist")).status_code == 200
     assert staff_client.get(reverse(f"admin:annotate_{model}_add")).status_code == 200
+
+
+@pytest.mark.parametrize("model", ["prompt", "response", "judgment", "reservation", "skip"])
+def test_lists_take_the_same_number_of_queries_however_many_rows(
+    staff_client, make_responses, round1, annotator, model, django_assert_max_num_queries
+):
+    def fill(n: int) -> None:
+        for response in make_responses(n, round=round1):
+            models.Judgment.objects.create(
+                response=response, annotator=annotator, verdict="positive"
+            )
+            models.Skip.objects.create(response=response, annotator=annotator, reason="Unsure.")
+            models.Reservation.objects.create(
+                response=response, annotator=annotator, expires=response.created
+            )
+
+    url = reverse(f"admin:annotate_{model}_changelist")
+    fill(1)
+    with CaptureQueriesContext(connection) as one_row:
+        assert staff_client.get(url).status_code == 200
+    models.Prompt.objects.all().delete()
+    fill(30)
+    with django_assert_max_num_queries(len(one_row)):
+        assert staff_client.get(url).status_code == 200
 
 
 def test_change_pages_open_and_show_the_judgments_inline(staff_client, judgments):

@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
-from annotate import models
+from annotate import imports, models
 from annotate import validators as v
 
 DATA = Path(__file__).parent / "data"
@@ -236,6 +237,32 @@ def test_a_record_repeated_in_the_file_counts_once(tmp_path):
     assert "3 records: 2 prompts, 2 responses" in out
     assert "1 unchanged" in out
     assert models.Response.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_two_outputs_for_one_prompt_become_two_responses_with_their_judgments(tmp_path):
+    records = [
+        dict(RECORDS[0], output="Hello!", judgment=None),
+        dict(RECORDS[0], output="Go away.", judgment="Rude."),
+    ]
+    run(write_jsonl(tmp_path / "r.jsonl", records))
+
+    prompt = models.Prompt.objects.get()
+    judged = {r.text: r.judgments.get().critique for r in prompt.responses.all()}
+    assert judged == {"Hello!": "", "Go away.": "Rude."}
+    assert set(prompt.responses.values_list("judgment_count", flat=True)) == {1}
+
+
+@pytest.mark.django_db
+def test_a_large_import_refreshes_the_planner_statistics(tmp_path, monkeypatch):
+    monkeypatch.setattr(imports, "ANALYZE_AFTER", 3)
+    run(write_jsonl(tmp_path / "r.jsonl", RECORDS))
+
+    assert models.Prompt.objects.count() == 3
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'annotate_prompt'")
+            assert cursor.fetchone()[0] == 3
 
 
 @pytest.mark.django_db
