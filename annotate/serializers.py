@@ -21,6 +21,9 @@ from rest_framework.settings import api_settings
 from annotate import forms, models, queue
 from annotate import validators as v
 
+# PositiveIntegerField's range on every backend; beyond it the driver raises OverflowError.
+MAX_ROUND = 2**31 - 1
+
 # A bigger batch is better sent in several requests, or as a file to import_responses.
 MAX_IMPORT_RECORDS = 10_000
 
@@ -299,7 +302,7 @@ class ExportQuerySerializer(StrictFieldsMixin, serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["accepted", "pending", "rejected", "all"], default="accepted"
     )
-    round = serializers.IntegerField(required=False, min_value=0)
+    round = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ROUND)
     since = DateOrDateTimeField(
         required=False, help_text="Only judgments created at or after this date or date-time."
     )
@@ -312,7 +315,9 @@ class ResponseImportSerializer(StrictFieldsMixin, serializers.Serializer):
     """POST /api/responses/: the records a file for import_responses would hold."""
 
     source = serializers.CharField(max_length=v.MAX_SOURCE_CHARS)
-    round = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
+    round = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_ROUND, default=None
+    )
     overlap = serializers.IntegerField(required=False, min_value=1, max_value=32767, default=1)
     accept_judgments = serializers.BooleanField(
         required=False,

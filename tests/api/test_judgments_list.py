@@ -94,7 +94,19 @@ def test_filters_never_widen_what_an_annotator_sees(api, annotator, judgments):
     assert ids(api(annotator).get(f"{URL}?verdict=negative")) == {judgments["alice_a"].pk}
 
 
-@pytest.mark.parametrize("query", ["verdict=meh", "review_state=done", "round=abc"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "verdict=meh",
+        "review_state=done",
+        "round=abc",
+        "round=1.5",
+        "round=-1",
+        f"round={10**30}",
+        f"response={10**30}",
+        "response=0",
+    ],
+)
 def test_a_bad_filter_is_a_400(api, reviewer, judgments, query):
     r = api(reviewer).get(f"{URL}?{query}")
     assert r.status_code == 400

@@ -99,6 +99,7 @@ def test_a_bad_record_is_named_and_nothing_is_written(api, staff, bad, message):
         ({"source": "s", "records": RECORDS, "overlap": 0}, "overlap"),
         ({"source": "s", "records": RECORDS, "overlap": "two"}, "overlap"),
         ({"source": "s", "records": RECORDS, "round": -1}, "round"),
+        ({"source": "s", "records": RECORDS, "round": 10**30}, "round"),
         ({"source": "s", "records": RECORDS, "generator": "gpt"}, "generator"),
     ],
 )
