@@ -8,6 +8,12 @@ from annotate import models
 PASSWORD = "password-for-tests"
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Every test creates users with passwords; the default hasher costs ~0.25 s a user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username: str, *groups: str, **extra) -> User:
     user = User.objects.create_user(username, f"{username}@example.org", PASSWORD, **extra)
     for name in groups:

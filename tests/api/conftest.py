@@ -17,12 +17,6 @@ def _fresh_throttles():
     cache.clear()
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The cast is created with passwords; the default hasher costs ~0.25 s a user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
