@@ -62,6 +62,7 @@ class CUTConfig:
     gradient_checkpointing: bool = False  # recompute activations in backward (less memory)
     split_views: bool = True  # backward the Align views, then the Misalign views: memory ~ SFT
     group_by_length: bool = True  # put records of similar length in one micro-batch
+    max_padding: float = 0.05  # cut a pass into sub-batches so at most this share is padding
     logprob_chunk_size: int = 1024  # response tokens per LM-head chunk (bounds the logits)
     # --- validation and collapse guard ---
     holdout_fraction: float = 0.05  # share of records held out (seeded, per verdict)
@@ -154,6 +155,10 @@ class CUTConfig:
         if self.checkpoints_kept < 1:
             raise ValueError(
                 f"`checkpoints_kept` must be at least 1. Got {self.checkpoints_kept}."
+            )
+        if not 0 <= self.max_padding <= 1:
+            raise ValueError(
+                f"`max_padding` must be in [0, 1] (1 = never cut a pass). Got {self.max_padding}."
             )
         if self.logprob_chunk_size < 1:
             raise ValueError(

@@ -246,6 +246,30 @@ def micro_batches(
     return batches
 
 
+def length_groups(
+    rows: Sequence[tuple[list[int], list[int]]], max_padding: float
+) -> list[list[int]]:
+    """Cut rows into groups of similar length, longest first, for separate padded passes.
+
+    A group grows while at most `max_padding` of its padded tokens would be padding;
+    max_padding >= 1 keeps every row in one group. Fewer padded tokens means less compute
+    (every position of a padded batch is computed) at the price of more, smaller passes.
+    """
+    lengths = [len(p) + len(r) for p, r in rows]
+    order = sorted(range(len(rows)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups:
+            group = groups[-1]
+            real = sum(lengths[j] for j in group) + lengths[i]
+            padded = lengths[group[0]] * (len(group) + 1)
+            if max_padding >= 1 or 1 - real / padded <= max_padding:
+                group.append(i)
+                continue
+        groups.append([i])
+    return groups
+
+
 @dataclass
 class ViewBatch:
     """Right-padded sequences of one kind of view and where their response tokens are."""

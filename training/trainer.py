@@ -195,13 +195,16 @@ def cut_micro_step(
     sync: Callable[[bool], contextlib.AbstractContextManager] | None = None,
     backward: Callable[[Tensor], None] = Tensor.backward,
     last: bool = True,
+    max_padding: float = 1.0,
 ) -> MicroStats:
     """Forward and backward of one micro-batch of CUT, gradients scaled by `scale`.
 
     split_views=True back-propagates the Align views first, then the Misalign views, so
-    only one set of activations is alive at a time (peak memory of an SFT step). The
-    gradient is that of loss.cut_loss, because the loss is a weighted sum of L_mle and L_ul
-    (loss.part_weights) and the detection uses only detached Align-N log-probs.
+    only one set of activations is alive at a time (peak memory of an SFT step). Each kind
+    is further cut into sub-batches of similar length (data.length_groups, at most
+    `max_padding` of a pass's tokens are padding; 1 = one pass per kind). The gradient is
+    that of loss.cut_loss: the loss is a weighted sum of token means (loss.part_weights)
+    and the detection uses only detached Align-N log-probs.
     split_views=False runs all views in one padded batch through loss.cut_loss.
     `sync(True)` wraps the pass that must all-reduce gradients (the last of an optimizer
     step, `last`); other passes run under `sync(False)` (DDP no_sync).
@@ -233,34 +236,59 @@ def cut_micro_step(
             view.tokens,
         )
 
-    like_view = batch.like.to(device)
+    # Align views first: the Misalign passes need their detached log-probs (the detection).
     w_mle, w_ul = loss_module.part_weights(has_negative)
-    with sync(last and not has_negative):
-        with autocast():
-            like = view_logprobs(scorer, like_view)  # (B1, R1)
-        l_mle = loss_module.likelihood_term(like, like_view.mask)
-        backward(l_mle * (w_mle * scale))
-    if not has_negative:
-        return MicroStats(_value(l_mle), _value(l_mle), None, 0, 0, like_view.tokens)
-    misalign_view = batch.misalign.to(device)
-    width = misalign_view.mask.shape[1]
-    # The same response tokens in the Align-N rows: R1 >= R2, responses are left-aligned.
-    judged = like.detach()[batch.judged_rows][:, :width]  # (B2, R2)
-    with sync(last):
-        with autocast():
-            misalign = view_logprobs(scorer, misalign_view)  # (B2, R2)
-        l_ul, flagged = loss_module.unlikelihood_term(
-            misalign, judged, misalign_view.mask, **options
-        )
-        backward(l_ul * (w_ul * scale))
-    misalign_tokens = int(misalign_view.mask.sum())
+    passes = [("like", g) for g in data_module.length_groups(batch.like_rows, max_padding)]
+    passes += [
+        ("misalign", g) for g in data_module.length_groups(batch.misalign_rows, max_padding)
+    ]
+    counts = {
+        "like": sum(len(r) for _, r in batch.like_rows),
+        "misalign": sum(len(r) for _, r in batch.misalign_rows),
+    }
+    misalign_of = {like_row: k for k, like_row in enumerate(batch.judged_rows)}
+    judged: list[Tensor | None] = [None] * len(batch.misalign_rows)
+    parts = {"like": 0.0, "misalign": 0.0}
+    flagged_tokens = tokens = 0
+    for n, (kind, group) in enumerate(passes):
+        rows = batch.like_rows if kind == "like" else batch.misalign_rows
+        view = data_module.view_batch(
+            [rows[i] for i in group], batch.pad_id, batch.pad_to_multiple_of
+        ).to(device)
+        tokens += view.tokens
+        # A token mean over the micro-batch = each pass's token mean weighted by its share.
+        share = int(view.mask.sum()) / counts[kind]
+        with sync(last and n == len(passes) - 1):
+            with autocast():
+                logps = view_logprobs(scorer, view)  # (b, R)
+            if kind == "like":
+                part = loss_module.likelihood_term(logps, view.mask) * share
+                weight = w_mle
+                for row, i in enumerate(group):
+                    if i in misalign_of:
+                        judged[misalign_of[i]] = logps[row].detach()
+            else:
+                # The same response tokens scored in the matching Align-N rows.
+                judged_logps = torch.zeros_like(logps)  # (b, R)
+                for row, i in enumerate(group):
+                    length = len(rows[i][1])
+                    judged_logps[row, :length] = judged[i][:length]
+                l_ul, fraction = loss_module.unlikelihood_term(
+                    logps, judged_logps, view.mask, **options
+                )
+                part = l_ul * share
+                weight = w_ul
+                flagged_tokens += round(_value(fraction) * int(view.mask.sum()))
+            backward(part * (weight * scale))
+        parts[kind] += _value(part)
+    l_mle, l_ul = parts["like"], parts["misalign"] if has_negative else None
     return MicroStats(
-        w_mle * _value(l_mle) + w_ul * _value(l_ul),
-        _value(l_mle),
-        _value(l_ul),
-        round(_value(flagged) * misalign_tokens),
-        misalign_tokens,
-        like_view.tokens + misalign_view.tokens,
+        w_mle * l_mle + w_ul * (l_ul or 0.0),
+        l_mle,
+        l_ul,
+        flagged_tokens,
+        counts["misalign"],
+        tokens,
     )
 
 
@@ -619,6 +647,7 @@ def train(
                         weight_unlike=config.weight_unlike,
                         scale=1.0 / len(micro),  # the step's gradient is the micro-batch mean
                         split_views=config.split_views,
+                        max_padding=config.max_padding,
                         device=device,
                         autocast=autocast,
                         sync=sync,
@@ -633,10 +662,9 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
             elapsed = time.perf_counter() - started
-            tokens = _sum_over_processes(accelerator, sum(s.tokens for s in stats), device)
-            state.tokens += tokens
+            record = _step_metrics(accelerator, state, stats, lr, float(grad_norm), elapsed)
+            state.tokens += record["tokens"]
             state.seconds += elapsed
-            record = _step_metrics(state, stats, lr, float(grad_norm), tokens, elapsed)
             record["peak_memory_mb"] = round(peak_memory_mb(device), 1)
             state.last = record
             state.loss_curve.append([state.step, record["loss"]])
@@ -704,34 +732,40 @@ def _with_resolved_template(config: CUTConfig, template: str) -> CUTConfig:
     return resolved
 
 
-def _sum_over_processes(accelerator, value: int, device: torch.device) -> int:
-    if accelerator.num_processes == 1:
-        return value
-    return int(accelerator.reduce(torch.tensor(value, device=device), reduction="sum"))
-
-
 def _step_metrics(
+    accelerator,
     state: _Progress,
     stats: list[MicroStats],
     lr: float,
     grad_norm: float,
-    tokens: int,
     seconds: float,
 ) -> dict:
-    with_negatives = [s.l_ul for s in stats if s.l_ul is not None]
-    misalign_tokens = sum(s.misalign_tokens for s in stats)
+    """The step's numbers over every process's micro-batches (sums all-reduced once)."""
+    uls = [s.l_ul for s in stats if s.l_ul is not None]
+    sums = [
+        sum(s.loss for s in stats),
+        sum(s.l_mle for s in stats),
+        len(stats),
+        sum(uls),
+        len(uls),
+        sum(s.flagged_tokens for s in stats),
+        sum(s.misalign_tokens for s in stats),
+        sum(s.tokens for s in stats),
+    ]
+    if accelerator.num_processes > 1:
+        total = torch.tensor(sums, dtype=torch.float64, device=accelerator.device)
+        sums = accelerator.reduce(total, reduction="sum").tolist()
+    loss, l_mle, count, ul, ul_count, flagged, misalign_tokens, tokens = sums
     return {
         "step": state.step,
         "epoch": state.epoch,
-        "loss": sum(s.loss for s in stats) / len(stats),
-        "l_mle": sum(s.l_mle for s in stats) / len(stats),
-        "l_ul": sum(with_negatives) / len(with_negatives) if with_negatives else None,
-        "flagged": (
-            sum(s.flagged_tokens for s in stats) / misalign_tokens if misalign_tokens else None
-        ),
+        "loss": loss / count,
+        "l_mle": l_mle / count,
+        "l_ul": ul / ul_count if ul_count else None,
+        "flagged": flagged / misalign_tokens if misalign_tokens else None,
         "lr": lr,
         "grad_norm": grad_norm,
-        "tokens": tokens,
+        "tokens": int(tokens),
         "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
         "seconds": seconds,
     }

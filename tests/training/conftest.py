@@ -75,6 +75,15 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models' matrices are too small for threads: one thread is several times faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tokenizer() -> PreTrainedTokenizerFast:
     return make_tokenizer()
 

@@ -201,3 +201,17 @@ def test_max_steps_caps_the_plan(triples_file):
     plan = data.plan(CUTConfig(data=str(triples_file), max_steps=1, gradient_accumulation_steps=1))
 
     assert plan.steps == 1
+
+
+def test_length_groups_bound_the_padding_of_each_pass():
+    rows = [([0] * n, [1] * 10) for n in (90, 40, 88, 45, 60, 91)]
+    lengths = [len(p) + len(r) for p, r in rows]
+
+    groups = data.length_groups(rows, 0.05)
+
+    assert sorted(i for g in groups for i in g) == list(range(6))
+    for group in groups:
+        longest = max(lengths[i] for i in group)
+        assert 1 - sum(lengths[i] for i in group) / (longest * len(group)) <= 0.05
+    assert groups == [[5, 0, 2], [4], [3, 1]]  # longest first
+    assert data.length_groups(rows, 1.0) == [[5, 0, 2, 4, 3, 1]]

@@ -13,14 +13,7 @@ from training import data, trainer
 from training.config import CONFIG_FILENAME, CUTConfig
 from training.loss import cut_loss
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny model's matrices are too small for threads: one thread is several times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_config(data_path, output_dir, **changes) -> CUTConfig:
@@ -99,7 +92,8 @@ def test_response_logprobs_equal_a_full_log_softmax(tokenizer, targets):
         assert torch.allclose(grad, textbook_grads[name], atol=1e-5, rtol=1e-4), name
 
 
-def test_split_and_joint_micro_steps_give_the_gradient_of_cut_loss(tokenizer):
+@pytest.mark.parametrize("max_padding", [1.0, 0.0])  # one pass per view kind / one per row
+def test_split_and_joint_micro_steps_give_the_gradient_of_cut_loss(tokenizer, max_padding):
     model = trainer.attach_lora(make_model(tokenizer), CUTConfig(lora_dropout=0.0))
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -109,7 +103,9 @@ def test_split_and_joint_micro_steps_give_the_gradient_of_cut_loss(tokenizer):
     batch = micro_batch(tokenizer)
     options = {"threshold": 1.01, "weight_unlike": 2.0, "scale": 0.5}
 
-    split = trainer.cut_micro_step(scorer, batch, split_views=True, **options)
+    split = trainer.cut_micro_step(
+        scorer, batch, split_views=True, max_padding=max_padding, **options
+    )
     split_grads = grads_of(model)
     joint = trainer.cut_micro_step(scorer, batch, split_views=False, **options)
     joint_grads = grads_of(model)
