@@ -22,7 +22,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from tqdm import tqdm
@@ -206,13 +206,21 @@ def import_records(
     rows = _drop_repeats(rows, summary)
     # disable=None: a bar only when stderr is a terminal.
     bar = tqdm(total=len(rows) * 3, unit=" rows", disable=None if progress else True, leave=False)
-    with transaction.atomic(), bar:
-        round = None
-        if round_number is not None:
-            round, _ = models.Round.objects.get_or_create(number=round_number)
-        _write_prompts(rows, source, summary, bar)
-        _write_responses(rows, round, overlap, summary, bar)
-        _write_judgments(rows, source, accept_judgments, summary, bar)
+    try:
+        with transaction.atomic(), bar:
+            round = None
+            if round_number is not None:
+                round, _ = models.Round.objects.get_or_create(number=round_number)
+            _write_prompts(rows, source, summary, bar)
+            _write_responses(rows, round, overlap, summary, bar)
+            _write_judgments(rows, source, accept_judgments, summary, bar)
+    except IntegrityError as e:
+        # Only a concurrent import of the same records gets here: everything else was
+        # checked above. Nothing was written, and a second try skips what it wrote.
+        raise RecordError(
+            f"Another import wrote some of these records at the same time ({e}). "
+            f"Run it again: records already there are skipped."
+        ) from e
     summary.unchanged += sum(1 for row in rows if not (row.new_response or row.new_judgment))
     if summary.prompts_created + summary.responses_created >= ANALYZE_AFTER:
         _analyze()
@@ -390,8 +398,10 @@ def _insert(model, columns: list[str], rows: list[tuple], bar) -> None:
     names = ", ".join(quote(model._meta.get_field(name).column) for name in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # cursor.cursor is psycopg's own cursor, which speaks COPY.
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            # cursor.cursor is psycopg's own cursor, which speaks COPY; wrap_database_errors
+            # turns its errors into Django's, as Django's own cursor calls do.
+            copy_sql = f"COPY {table} ({names}) FROM STDIN"
+            with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
                 for start, row in enumerate(rows):
                     copy.write_row(row)
                     if start % BATCH_SIZE == BATCH_SIZE - 1:

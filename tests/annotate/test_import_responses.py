@@ -254,6 +254,21 @@ def test_two_outputs_for_one_prompt_become_two_responses_with_their_judgments(tm
 
 
 @pytest.mark.django_db
+def test_a_concurrent_import_of_the_same_records_is_reported(tmp_path, monkeypatch):
+    insert = imports._insert
+
+    def insert_after_another_import(model, columns, rows, bar):
+        if model is models.Prompt:  # the other import commits between our check and insert
+            models.Prompt.objects.create(source="r", external_id="1", instruction="Say hi.")
+        insert(model, columns, rows, bar)
+
+    monkeypatch.setattr(imports, "_insert", insert_after_another_import)
+    with pytest.raises(CommandError, match="Another import wrote some of these records"):
+        run(write_jsonl(tmp_path / "r.jsonl", RECORDS))
+    assert models.Response.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_a_large_import_refreshes_the_planner_statistics(tmp_path, monkeypatch):
     monkeypatch.setattr(imports, "ANALYZE_AFTER", 3)
     run(write_jsonl(tmp_path / "r.jsonl", RECORDS))
