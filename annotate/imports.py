@@ -3,8 +3,8 @@
 A record is {"instruction", "input"?, "output", "judgment"?, "id"?, "generator"?}; other
 keys are kept in Prompt.metadata. The work happens in two phases so a bad record loses
 nothing: every record is read and checked first (RecordError says where and what), then
-everything is written in one transaction with bulk inserts, a few queries per thousand
-records rather than a few per record.
+everything is written in one transaction: batched INSERTs (COPY on PostgreSQL) and
+lookups of a thousand keys at a time, so a few queries per thousand records, not per record.
 
 Idempotent: a prompt is found again by (source, id), or by a hash of its instruction and
 input when the record has no id; a response by its prompt and text; an imported judgment
@@ -32,8 +32,8 @@ from annotate import validators as v
 
 FORMATS = ("jsonl", "json", "csv")
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
-# Rows per INSERT and keys per IN (...) lookup. SQLite allows 32,766 parameters per
-# statement and a Response row takes 7, so 1,000 stays well inside on every backend.
+# Keys per IN (...) lookup and rows per executemany() batch. SQLite allows 32,766
+# parameters per statement, so 1,000 stays well inside on every backend.
 BATCH_SIZE = 1000
 # Rows written after which PostgreSQL's planner statistics are refreshed (see _analyze).
 ANALYZE_AFTER = 10_000
