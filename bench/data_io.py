@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -83,41 +85,37 @@ class _Unavailable(Exception):
     pass
 
 
-class _throwaway_database:
-    """A context manager yielding a DATABASE_URL for an empty database, removed on exit."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.tmp: str | None = None
-        self.admin_url: str | None = None
-
-    def __enter__(self) -> str:
-        if self.kind == "sqlite":
-            self.tmp = tempfile.mkdtemp(prefix="critique-bench-")
-            return f"sqlite:///{self.tmp}/bench.sqlite3"
-        base = os.environ.get("DATABASE_URL", "")
-        if not base.startswith(("postgres://", "postgresql://")):
-            base = "postgres://postgres@127.0.0.1:5432/postgres"
-        parts = urlsplit(base)
-        self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-        self._execute(f"DROP DATABASE IF EXISTS {BENCH_DB}", f"CREATE DATABASE {BENCH_DB}")
-        return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-    def __exit__(self, *exc) -> None:
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        if self.admin_url:
-            self._execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-    def _execute(self, *statements: str) -> None:
-        import psycopg
-
+@contextmanager
+def _throwaway_database(kind: str) -> Iterator[str]:
+    """Yield a DATABASE_URL for an empty database, and remove the database afterwards."""
+    if kind == "sqlite":
+        tmp = tempfile.mkdtemp(prefix="critique-bench-")
         try:
-            with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
-                for statement in statements:
-                    conn.execute(statement)
-        except psycopg.OperationalError as e:
-            raise _Unavailable(f"cannot reach PostgreSQL ({str(e).strip()})") from e
+            yield f"sqlite:///{tmp}/bench.sqlite3"
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        base = "postgres://postgres@127.0.0.1:5432/postgres"
+    parts = urlsplit(base)
+    server = urlunsplit(parts._replace(path="/postgres"))
+    _postgres(server, f"DROP DATABASE IF EXISTS {BENCH_DB}", f"CREATE DATABASE {BENCH_DB}")
+    try:
+        yield urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+    finally:
+        _postgres(server, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+
+
+def _postgres(url: str, *statements: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    except psycopg.OperationalError as e:
+        raise _Unavailable(f"cannot reach PostgreSQL ({str(e).strip()})") from e
 
 
 def _run_child(url: str, records: int, requests: int) -> dict:
