@@ -14,6 +14,7 @@ and a file with new outputs for known prompts adds responses to them.
 
 import csv
 import hashlib
+import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -155,7 +156,9 @@ def _read_csv(path, f) -> Iterator[tuple[str, dict]]:
         text = f.read().decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise RecordError(f"{path}: not UTF-8 text (byte {e.start + 1}).") from None
-    reader = csv.reader(text.splitlines(keepends=True))
+    # StringIO(newline=""), as csv wants: str.splitlines() would also break at U+2028 and
+    # other separators that may sit inside a cell.
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, [])
     except csv.Error as e:

@@ -102,12 +102,14 @@ def test_it_imports_csv_with_the_same_columns(tmp_path):
         "id,instruction,input,output,judgment\n"
         '7,Write two lines.,,"Line one,\nline two.",\n'
         "8,Spell cat.,,K-A-T,It is spelled C-A-T.\n"
-        ",No id here.,ctx,Fine.,\n",
+        ",No id here.,ctx,Fine.,\n"
+        "9,Odd\u2028separator.,,Kept\x0cwhole.,\n",
         encoding="utf-8",
     )
     out = run(path)
 
-    assert "3 prompts, 3 responses and 3 judgments created" in out
+    assert "4 prompts, 4 responses and 4 judgments created" in out
+    assert models.Response.objects.get(prompt__external_id="9").text == "Kept\x0cwhole."
     two_lines = models.Response.objects.get(prompt__external_id="7")
     assert two_lines.text == "Line one,\nline two."
     assert two_lines.judgments.get().verdict == "positive"  # empty cell: no problems
