@@ -208,6 +208,17 @@ class JudgmentAdmin(admin.ModelAdmin):
         ),
     )
 
+    def get_queryset(self, request):
+        # The list shows none of these; leaving them out shrinks what a filtered list sorts
+        # (SQLite sorts whole rows) and sends. The change page loads them when it needs them.
+        return (
+            super()
+            .get_queryset(request)
+            .defer(
+                "spans", "response__text", "response__prompt__input", "response__prompt__metadata"
+            )
+        )
+
     @admin.display(description="critique")
     def critique_excerpt(self, obj: models.Judgment) -> str:
         return excerpt(obj.critique)
