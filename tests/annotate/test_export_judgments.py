@@ -138,9 +138,13 @@ def test_it_writes_a_file(judged, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["accepted.jsonl"]  # no temp file left
 
 
-def test_it_reports_a_missing_directory(judged, tmp_path):
+def test_it_reports_a_path_it_cannot_write_and_leaves_no_temporary_file(judged, tmp_path):
     with pytest.raises(CommandError, match="Cannot write"):
         export(str(tmp_path / "no" / "such.jsonl"))
+    (tmp_path / "a-directory").mkdir()
+    with pytest.raises(CommandError, match="Cannot write"):
+        export(str(tmp_path / "a-directory"))
+    assert [p.name for p in tmp_path.iterdir()] == ["a-directory"]
 
 
 @pytest.mark.django_db

@@ -64,6 +64,9 @@ class Command(BaseCommand):
                 counts = exports.write_jsonl(queryset, f, **kw)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise CommandError(f"Cannot write {path}: {e.strerror}.") from e
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
