@@ -548,7 +548,8 @@ def train(
     main = accelerator.is_main_process
     say = log if main else (lambda _: None)
     if device.type != "cuda":
-        say("No GPU: training on the CPU in float32. This works, but it is slow.")
+        precision = "bfloat16" if dtype == torch.bfloat16 else "float32"
+        say(f"No GPU: training on the CPU in {precision}. This works, but it is slow.")
     if model is None:
         from training import models
 
@@ -589,7 +590,15 @@ def train(
     state = _Progress()
     checkpoint = find_checkpoint(output_dir, config.resume_from)
     if checkpoint is not None:
-        state = _resume(checkpoint, peft_model, optimizer, scheduler, data_sha256, device)
+        state = _resume(
+            checkpoint,
+            peft_model,
+            optimizer,
+            scheduler,
+            data_sha256,
+            device,
+            accelerator.process_index,
+        )
         say(f"Resumed from {checkpoint} at step {state.step}.")
 
     eval_options = {
@@ -685,9 +694,17 @@ def train(
             if stop_reason:
                 break
             if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                rng = _gather_rng_states(accelerator)  # every process's dropout stream
                 if main:
                     _save_checkpoint(
-                        output_dir, config, peft_model, optimizer, scheduler, state, data_sha256
+                        output_dir,
+                        config,
+                        peft_model,
+                        optimizer,
+                        scheduler,
+                        state,
+                        rng,
+                        data_sha256,
                     )
                 accelerator.wait_for_everyone()
     finally:
@@ -847,6 +864,7 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler,
     state: _Progress,
+    rng: list[dict],
     data_sha256: str,
 ) -> Path:
     root = output_dir / CHECKPOINT_DIR
@@ -861,11 +879,7 @@ def _save_checkpoint(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "progress": dict(vars(state)),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "python": random.getstate(),
-            },
+            "rng": rng,  # one entry per process
             "data_sha256": data_sha256,
         },
         scratch / STATE_FILENAME,
@@ -885,6 +899,7 @@ def _resume(
     scheduler,
     data_sha256: str,
     device: torch.device,
+    rank: int,
 ) -> _Progress:
     from peft.utils import load_peft_weights
 
@@ -897,11 +912,29 @@ def _resume(
     load_lora_state(peft_model, load_peft_weights(str(checkpoint), device=str(device)))
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    torch.set_rng_state(saved["rng"]["torch"])
-    if saved["rng"]["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
-    random.setstate(saved["rng"]["python"])
+    states = saved["rng"]
+    rng = states[rank] if rank < len(states) else states[0]  # more processes than before
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"], device)
+    random.setstate(rng["python"])
     return _Progress(**saved["progress"])
+
+
+def _gather_rng_states(accelerator) -> list[dict]:
+    """The random states of every process (a collective call: all processes make it)."""
+    state = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(accelerator.device)
+        if accelerator.device.type == "cuda"
+        else None,
+        "python": random.getstate(),
+    }
+    if accelerator.num_processes == 1:
+        return [state]
+    from accelerate.utils import gather_object
+
+    return gather_object([state])
 
 
 def _fmt(value: float | None) -> str:

@@ -134,6 +134,7 @@ def test_two_processes_train_like_one_with_twice_the_accumulation(
         "--warmup_steps=0",
         "--learning_rate=0.01",
         "--downsample=-1",
+        "--checkpoint_every=2",  # a checkpoint gathers every process's random state
     ]
     root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2"]
@@ -154,3 +155,7 @@ def test_two_processes_train_like_one_with_twice_the_accumulation(
     for name, weight in one.items():
         assert torch.allclose(two[name], weight, atol=1e-5), name
     assert done.stdout.count("Done:") == 1  # one process reports
+    state = torch.load(
+        tmp_path / "two" / "checkpoints" / "step-0000002" / "trainer_state.pt", weights_only=False
+    )
+    assert len(state["rng"]) == 2
