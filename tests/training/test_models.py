@@ -293,8 +293,7 @@ def test_it_reads_the_embedded_tokenizer_without_converting(tiny_gguf, cache, mo
     assert not models.embedded_model_dir().exists()
 
 
-def test_it_reads_the_tokenizer_of_a_model_directory(tiny_gguf, tmp_path, monkeypatch):
+def test_it_reads_the_tokenizer_of_a_model_directory(tiny_gguf, tmp_path):
     target = tmp_path / "converted"
     models.ensure_embedded_model(gguf_path=tiny_gguf, target=target, log=lambda _: None)
-    monkeypatch.setattr(models, "convert_gguf", fake_converter([]))
     assert models.load_tokenizer(str(target)).eos_token == "<|im_end|>"

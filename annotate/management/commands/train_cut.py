@@ -46,7 +46,10 @@ class OverridesParser(CommandParser):
 
 
 class Command(BaseCommand):
-    help = "Snapshot judgments, train a CUT adapter on them and record the TrainingRun."
+    help = (
+        "Snapshot judgments, train a CUT adapter on them and record the TrainingRun. Any "
+        "other --name=value sets that field of training.config.CUTConfig (--threshold=1.2)."
+    )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
         # No abbreviations: "--out=x" must not silently mean --output.
