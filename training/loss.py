@@ -85,8 +85,7 @@ def unlikelihood_term(
 ) -> tuple[Tensor, Tensor]:
     """L_ul and the flagged fraction over the Misalign tokens (see cut_loss)."""
     mask = misalign_mask.bool()
-    count = mask.sum()
-    if count == 0:
+    if mask.numel() == 0:  # no negative record (decided by shape: no wait for the GPU)
         zero = misalign_logps.new_zeros(())
         return zero, zero
     flagged = flag_inappropriate(misalign_logps, judged_logps, mask, threshold)  # (B2, T2)
@@ -96,7 +95,7 @@ def unlikelihood_term(
         misalign_logps,  # keep learning the rest of the response
     )
     per_token = torch.where(mask, per_token, torch.zeros_like(per_token))
-    denominator = count.to(misalign_logps.dtype)
+    denominator = mask.sum().clamp_min(1).to(misalign_logps.dtype)
     l_ul = -per_token.sum() / denominator
     flagged_fraction = (flagged.sum().to(misalign_logps.dtype) / denominator).detach()
     return l_ul, flagged_fraction
@@ -127,7 +126,7 @@ def cut_loss(
         L_mle = mean over like tokens of -log p
         L_ul  = mean over Misalign tokens of  -weight_unlike * log(1 - p_M)  if inappropriate
                                               -log p_M                       otherwise
-        L     = (L_mle + L_ul) / 2  if the micro-batch has a Misalign token, else L_mle
+        L     = (L_mle + L_ul) / 2  if the micro-batch has a negative record, else L_mle
 
     log(1 - p_M) is computed stably and floored at log(1e-5) only where 1 - p_M is exactly
     0 in float64, which is where the official code adds 1e-5 (see log_one_minus_p).
@@ -140,7 +139,8 @@ def cut_loss(
         threshold=threshold,
         weight_unlike=weight_unlike,
     )
-    has_negative = bool(misalign_mask.numel()) and bool(misalign_mask.bool().any())
+    # As in the official code: a negative record in the micro-batch (B2 > 0), not a count.
+    has_negative = misalign_mask.numel() > 0
     w_mle, w_ul = part_weights(has_negative)
     loss = w_mle * l_mle + w_ul * l_ul if has_negative else l_mle
     return CUTLoss(loss, l_mle, l_ul.to(l_mle.dtype), flagged_fraction.to(l_mle.dtype))

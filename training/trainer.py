@@ -212,6 +212,12 @@ def cut_micro_step(
     sync = sync or (lambda _: contextlib.nullcontext())
     has_negative = bool(batch.misalign_rows)
     options = {"threshold": threshold, "weight_unlike": weight_unlike}
+    # Token counts come from the rows (host side): reading device tensors would make the
+    # host wait for the GPU between passes. Values are read once, at the end.
+    counts = {
+        "like": sum(len(r) for _, r in batch.like_rows),
+        "misalign": sum(len(r) for _, r in batch.misalign_rows),
+    }
     if not split_views and has_negative:
         view = data_module.view_batch(
             batch.like_rows + batch.misalign_rows, batch.pad_id, batch.pad_to_multiple_of
@@ -226,15 +232,9 @@ def cut_micro_step(
                 like, view.mask[:n_like], misalign, judged, view.mask[n_like:], **options
             )
             backward(out.loss * scale)
-        misalign_tokens = int(view.mask[n_like:].sum())
-        return MicroStats(
-            _value(out.loss),
-            _value(out.l_mle),
-            _value(out.l_ul),
-            round(_value(out.flagged_fraction) * misalign_tokens),
-            misalign_tokens,
-            view.tokens,
-        )
+        loss, l_mle, l_ul, fraction = torch.stack([t.detach() for t in out]).tolist()
+        flagged = round(fraction * counts["misalign"])
+        return MicroStats(loss, l_mle, l_ul, flagged, counts["misalign"], view.tokens)
 
     # Align views first: the Misalign passes need their detached log-probs (the detection).
     w_mle, w_ul = loss_module.part_weights(has_negative)
@@ -242,14 +242,10 @@ def cut_micro_step(
     passes += [
         ("misalign", g) for g in data_module.length_groups(batch.misalign_rows, max_padding)
     ]
-    counts = {
-        "like": sum(len(r) for _, r in batch.like_rows),
-        "misalign": sum(len(r) for _, r in batch.misalign_rows),
-    }
     misalign_of = {like_row: k for k, like_row in enumerate(batch.judged_rows)}
     judged: list[Tensor | None] = [None] * len(batch.misalign_rows)
-    parts = {"like": 0.0, "misalign": 0.0}
-    flagged_tokens = tokens = 0
+    totals = {"like": [], "misalign": [], "flagged": []}  # detached scalars
+    tokens = 0
     for n, (kind, group) in enumerate(passes):
         rows = batch.like_rows if kind == "like" else batch.misalign_rows
         view = data_module.view_batch(
@@ -257,7 +253,8 @@ def cut_micro_step(
         ).to(device)
         tokens += view.tokens
         # A token mean over the micro-batch = each pass's token mean weighted by its share.
-        share = int(view.mask.sum()) / counts[kind]
+        pass_tokens = sum(len(rows[i][1]) for i in group)
+        share = pass_tokens / counts[kind]
         with sync(last and n == len(passes) - 1):
             with autocast():
                 logps = view_logprobs(scorer, view)  # (b, R)
@@ -278,22 +275,19 @@ def cut_micro_step(
                 )
                 part = l_ul * share
                 weight = w_ul
-                flagged_tokens += round(_value(fraction) * int(view.mask.sum()))
+                totals["flagged"].append(fraction * pass_tokens)
             backward(part * (weight * scale))
-        parts[kind] += _value(part)
-    l_mle, l_ul = parts["like"], parts["misalign"] if has_negative else None
+        totals[kind].append(part.detach())
+    sums = [torch.stack(v).sum() if v else torch.zeros(()) for v in totals.values()]
+    l_mle, l_ul, flagged = (float(v) for v in torch.stack([t.cpu() for t in sums]).tolist())
     return MicroStats(
-        w_mle * l_mle + w_ul * (l_ul or 0.0),
+        w_mle * l_mle + w_ul * l_ul,
         l_mle,
-        l_ul,
-        flagged_tokens,
+        l_ul if has_negative else None,
+        round(flagged),
         counts["misalign"],
         tokens,
     )
-
-
-def _value(tensor: Tensor) -> float:
-    return float(tensor.detach())
 
 
 # --- model, optimizer, schedule ----------------------------------------------------------
@@ -394,10 +388,11 @@ def score_holdout(
         ).to(device)
         with autocast():
             logps = view_logprobs(scorer, view)  # (B, R)
-        for row, example in enumerate(chunk):
+        row_sums = torch.where(view.mask, logps, torch.zeros_like(logps)).sum(dim=1).tolist()
+        for example, row_sum in zip(chunk, row_sums, strict=True):
             bucket = sums["criticised" if example.negative else "approved"]
-            bucket[0] += float(logps[row][view.mask[row]].sum())
-            bucket[1] += int(view.mask[row].sum())
+            bucket[0] += row_sum
+            bucket[1] += len(example.response_ids)
         negatives = [(row, e) for row, e in enumerate(chunk) if e.negative]
         if negatives:
             judged_view = data_module.view_batch(
