@@ -15,6 +15,12 @@ MAX_SOURCE_CHARS = 100
 MAX_EXTERNAL_ID_CHARS = 255
 MAX_GENERATOR_CHARS = 200
 MAX_SPANS = 100
+# Numbers the database columns can hold: Round.number is a 32-bit integer column,
+# Response.overlap a small integer one.
+MAX_ROUND = 2**31 - 1
+MAX_OVERLAP = 2**15 - 1
+# Time spent on one judgment: more than a day is a client's clock going wrong.
+MAX_SECONDS = 24 * 60 * 60
 
 
 def validate_not_blank(value: str) -> None:

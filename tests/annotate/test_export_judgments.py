@@ -182,3 +182,8 @@ def test_iter_triples_is_lazy(judged):
     stream = exports.iter_triples(queryset)
     assert next(stream)["id"] == judged["neg"].pk
     assert len(list(stream)) == 3
+
+
+def test_it_refuses_a_round_number_the_database_cannot_hold(db):
+    with pytest.raises(CommandError):
+        call_command("export_judgments", "-", "--round=99999999999")

@@ -421,3 +421,14 @@ def test_it_refuses_a_file_that_is_not_utf8(tmp_path):
 def test_it_reports_a_missing_file(tmp_path):
     with pytest.raises(CommandError, match="cannot read the file"):
         run(tmp_path / "nowhere.jsonl")
+
+
+@pytest.mark.parametrize(
+    "flag", ["--round=99999999999", "--round=-1", "--overlap=0", "--overlap=x"]
+)
+def test_it_refuses_numbers_the_database_cannot_hold(tmp_path, db, flag):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"instruction": "Say hi.", "output": "Hi."}\n')
+    with pytest.raises(CommandError):
+        call_command("import_responses", str(path), flag)
+    assert not models.Prompt.objects.exists()

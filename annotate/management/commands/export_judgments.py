@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
 from annotate import exports
+from annotate.management import arguments
 
 
 def parse_since(value: str) -> dt.date | dt.datetime:
@@ -33,7 +34,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="Output file, or - for stdout.")
         parser.add_argument("--status", choices=exports.STATUSES, default="accepted")
-        parser.add_argument("--round", type=int, help="Only judgments of responses in this round.")
+        parser.add_argument(
+            "--round",
+            type=arguments.round_number,
+            help="Only judgments of responses in this round.",
+        )
         parser.add_argument("--since", help="Only judgments created on or after this date.")
         parser.add_argument(
             "--positive-judgment",

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from annotate import imports
+from annotate.management import arguments
 
 # Files above this size get a progress bar (when stderr is a terminal).
 LARGE_FILE_BYTES = 1_000_000
@@ -26,9 +27,14 @@ class Command(BaseCommand):
             "--format", choices=imports.FORMATS, help="Default: from the file's extension."
         )
         parser.add_argument("--source", help="Name of the data source. Default: the file's stem.")
-        parser.add_argument("--round", type=int, help="Put the responses in this round.")
         parser.add_argument(
-            "--overlap", type=int, default=1, help="Judgments each response needs (default 1)."
+            "--round", type=arguments.round_number, help="Put the responses in this round."
+        )
+        parser.add_argument(
+            "--overlap",
+            type=arguments.overlap,
+            default=1,
+            help="Judgments each response needs (default 1).",
         )
         parser.add_argument(
             "--accept-judgments",
