@@ -26,10 +26,6 @@ def add_model_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, messages)
 
 
-# A day; anything longer is a tab left open, not time spent on the task.
-MAX_SECONDS = 24 * 60 * 60
-
-
 class JudgmentForm(forms.Form):
     verdict = forms.ChoiceField(
         choices=models.Judgment.Verdict.choices,
@@ -45,7 +41,7 @@ class JudgmentForm(forms.Form):
     )
     spans = forms.CharField(required=False, widget=forms.HiddenInput)
     seconds_spent = forms.IntegerField(
-        required=False, min_value=0, max_value=MAX_SECONDS, widget=forms.HiddenInput
+        required=False, min_value=0, max_value=v.MAX_SECONDS, widget=forms.HiddenInput
     )
 
     def clean_spans(self) -> list:

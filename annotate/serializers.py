@@ -18,11 +18,8 @@ from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.settings import api_settings
 
-from annotate import forms, models, queue
+from annotate import models, queue
 from annotate import validators as v
-
-# PositiveIntegerField's range on every backend; beyond it the driver raises OverflowError.
-MAX_ROUND = 2**31 - 1
 
 # A bigger batch is better sent in several requests, or as a file to import_responses.
 MAX_IMPORT_RECORDS = 10_000
@@ -131,7 +128,7 @@ class JudgmentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "updated",
         ]
         # The annotator's page caps the time the same way: longer is a tab left open.
-        extra_kwargs = {"seconds_spent": {"max_value": forms.MAX_SECONDS}}
+        extra_kwargs = {"seconds_spent": {"max_value": v.MAX_SECONDS}}
 
     def create(self, validated_data: dict) -> models.Judgment:
         # The browser and the API share one queue: same slots, same checks, same locks.
@@ -302,7 +299,7 @@ class ExportQuerySerializer(StrictFieldsMixin, serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["accepted", "pending", "rejected", "all"], default="accepted"
     )
-    round = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ROUND)
+    round = serializers.IntegerField(required=False, min_value=0, max_value=v.MAX_ROUND)
     since = DateOrDateTimeField(
         required=False, help_text="Only judgments created at or after this date or date-time."
     )
@@ -316,7 +313,7 @@ class ResponseImportSerializer(StrictFieldsMixin, serializers.Serializer):
 
     source = serializers.CharField(max_length=v.MAX_SOURCE_CHARS)
     round = serializers.IntegerField(
-        required=False, allow_null=True, min_value=0, max_value=MAX_ROUND, default=None
+        required=False, allow_null=True, min_value=0, max_value=v.MAX_ROUND, default=None
     )
     overlap = serializers.IntegerField(required=False, min_value=1, max_value=32767, default=1)
     accept_judgments = serializers.BooleanField(

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate import forms, models, queue, stats
+from annotate import forms, models, queue, stats, validators
 from annotate.roles import annotator_required, reviewer_required
 
 JUDGMENTS_PER_PAGE = 20
@@ -75,7 +75,7 @@ def _seconds_since_reserved(annotator, response: models.Response) -> int | None:
     if reservation is None:
         return None
     seconds = int((timezone.now() - reservation.created).total_seconds())
-    return max(0, min(seconds, forms.MAX_SECONDS))
+    return max(0, min(seconds, validators.MAX_SECONDS))
 
 
 @require_GET
