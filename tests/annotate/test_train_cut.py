@@ -195,6 +195,7 @@ def test_resume_finishes_an_interrupted_run(judged, model_dir, training_dir, mon
     assert "from its latest checkpoint" in output
     assert "Resumed from" in output and "at step 2" in output
     assert run.status == "succeeded"
+    assert run.error == ""
     assert run.metrics["steps"] == 2
 
 

@@ -183,8 +183,12 @@ class Command(BaseCommand):
         try:
             config = apply_overrides(CUTConfig(), run.config)
             config = apply_overrides(config, options["overrides"])
+            if options["max_steps"] is not None:
+                config = dataclasses.replace(config, max_steps=options["max_steps"])
         except ValueError as error:
             raise CommandError(str(error)) from error
+        run.error = ""  # the old failure no longer describes the run
+        run.save(update_fields=["error"])
         self.say_device()
         checkpoints = Path(run.output_dir) / trainer.CHECKPOINT_DIR
         if any((p / trainer.STATE_FILENAME).is_file() for p in checkpoints.glob("step-*")):
