@@ -604,6 +604,7 @@ def train(
     }
     base_eval = None
     if holdout:
+        say(f"Scoring the {len(holdout)} holdout records with the base model.")
         plain_scorer.eval()
         with peft_model.disable_adapter():
             base_eval = score_holdout(plain_scorer, holdout, **eval_options)
@@ -677,6 +678,7 @@ def train(
                 numbers = evaluate()
                 record["eval"] = numbers
                 state.evaluations.append({"step": state.step, **numbers})
+                (bar.write if bar is not None else say)(_describe_eval(state.step, numbers))
                 stop_reason = _guard(config, state, numbers, peft_model)
             if main:
                 metrics_file.write(json.dumps(record) + "\n")
@@ -932,8 +934,18 @@ def _gather_rng_states(accelerator) -> list[dict]:
     return gather_object([state])
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, sign: str = "") -> str:
+    return "n/a" if value is None else f"{value:{sign}.4f}"
+
+
+def _describe_eval(step: int, numbers: dict) -> str:
+    flagged = "n/a" if numbers["flagged"] is None else f"{numbers['flagged']:.1%}"
+    return (
+        f"Step {step} holdout, against the base model: approved "
+        f"{_fmt(numbers['approved_delta'], '+')}, criticised "
+        f"{_fmt(numbers['criticised_delta'], '+')} nats per token, gain "
+        f"{_fmt(numbers['gain'], '+')}; {flagged} of criticised tokens flagged."
+    )
 
 
 def iter_metrics(output_dir: str | Path) -> Iterator[dict]:

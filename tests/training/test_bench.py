@@ -8,6 +8,8 @@ import torch
 from training import bench, trainer
 from training import data as data_module
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def bench_args(**changes) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
@@ -76,7 +78,9 @@ def test_synthetic_records_have_the_requested_shape():
 
 @pytest.mark.slow
 def test_the_bench_prints_one_row_per_variant(capsys):
-    args = bench_args(variants="sft,cut,official", repeats=1, warmup=0, seed=0, variant=None)
+    args = bench_args(
+        variants="sft,cut,official", repeats=1, warmup=0, rounds=1, threads=1, variant=None
+    )
 
     bench.main(args)
 
