@@ -365,3 +365,30 @@ def test_training_never_imports_django():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "False"
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tokenizer):
+    model = trainer.attach_lora(make_model(tokenizer), CUTConfig(lora_dropout=0.0))
+    scorer = trainer.ResponseScorer(model, chunk_size=16, dtype=torch.float32)
+    batch = micro_batch(tokenizer)
+    model.train()
+
+    plain = trainer.cut_micro_step(scorer, batch, threshold=1.01, weight_unlike=1.0)
+    plain_grads = grads_of(model)
+    model.get_base_model().gradient_checkpointing_enable(
+        gradient_checkpointing_kwargs={"use_reentrant": False}
+    )
+    checkpointed = trainer.cut_micro_step(scorer, batch, threshold=1.01, weight_unlike=1.0)
+    checkpointed_grads = grads_of(model)
+
+    assert checkpointed.loss == pytest.approx(plain.loss, rel=1e-6)
+    assert plain_grads.keys() == checkpointed_grads.keys() and plain_grads
+    for name, grad in plain_grads.items():
+        assert torch.allclose(checkpointed_grads[name], grad, atol=1e-6, rtol=1e-5), name
+
+
+def test_bf16_autocast_runs_on_the_cpu_close_to_fp32(triples_file, tmp_path):
+    fp32, _, _ = run(small_config(triples_file, tmp_path / "fp32", max_steps=1))
+    bf16, _, _ = run(small_config(triples_file, tmp_path / "bf16", max_steps=1, precision="bf16"))
+
+    assert bf16.metrics["loss"] == pytest.approx(fp32.metrics["loss"], rel=2e-2)
