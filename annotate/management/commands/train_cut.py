@@ -86,8 +86,8 @@ class Command(BaseCommand):
             selection = exports.select_judgments(options["status"], options["round"])
             if not selection.exists():
                 raise CommandError(self.empty_message(options))
-            self.say_device()
             if options["dry_run"]:
+                self.say_device()  # a real run hears it from the trainer
                 return self.dry_run(config, selection)
             run, config = self.record_run(config, selection, options)
         self.train(run, config, progress=not options["no_progress"])
@@ -189,7 +189,6 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         run.error = ""  # the old failure no longer describes the run
         run.save(update_fields=["error"])
-        self.say_device()
         checkpoints = Path(run.output_dir) / trainer.CHECKPOINT_DIR
         if any((p / trainer.STATE_FILENAME).is_file() for p in checkpoints.glob("step-*")):
             config = dataclasses.replace(config, resume_from="latest")
