@@ -8,18 +8,8 @@ from django.core.management import CommandError, call_command
 from peft import LoraConfig, get_peft_model
 
 from annotate import models
-from tests.training.conftest import make_model, make_tokenizer
 from training import models as training_models
 from training.config import CONFIG_FILENAME, CUTConfig
-
-
-@pytest.fixture
-def model_dir(tmp_path) -> Path:
-    tokenizer = make_tokenizer()
-    path = tmp_path / "tiny-base"
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 @pytest.fixture

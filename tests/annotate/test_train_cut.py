@@ -10,20 +10,10 @@ import torch
 from django.core.management import CommandError, call_command
 
 from annotate import models
-from tests.training.conftest import make_model, make_tokenizer
 from training import models as training_models
 from training import trainer
 
 TINY = ["--no-progress", "--warmup_steps=0", "--gradient_accumulation_steps=2", "--downsample=-1"]
-
-
-@pytest.fixture
-def model_dir(tmp_path) -> Path:
-    tokenizer = make_tokenizer()
-    path = tmp_path / "tiny-base"
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 @pytest.fixture
