@@ -1,6 +1,7 @@
 """Who may open which page: anonymous → login, no group → 403, wrong role → 403."""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from annotate import models
@@ -61,3 +62,21 @@ def test_only_staff_reach_the_admin(client, annotator, reviewer, staff):
     for user, expected in ((annotator, 302), (reviewer, 302), (staff, 200)):
         client.force_login(user)
         assert client.get("/admin/").status_code == expected
+
+
+def test_a_role_taken_away_applies_on_the_next_request(client, annotator, response):
+    client.force_login(annotator)
+    assert client.get(reverse("annotate:home")).status_code == 200
+    annotator.groups.clear()
+    assert client.get(reverse("annotate:home")).status_code == 403
+    annotator.groups.add(Group.objects.get(name="reviewers"))
+    assert client.get(reverse("annotate:review-queue")).status_code == 200
+
+
+def test_a_deactivated_user_is_logged_out(client, annotator, response):
+    client.force_login(annotator)
+    annotator.is_active = False
+    annotator.save()
+    page = client.get(reverse("annotate:home"))
+    assert page.status_code == 302
+    assert page.url.startswith(reverse("login"))

@@ -246,13 +246,34 @@ def test_progress_counts_today_total_and_left(annotator, other_annotator, make_r
     yesterday = timezone.now() - timedelta(days=1, hours=1)
     models.Judgment.objects.filter(response=responses[1]).update(created=yesterday)
     queue.skip(annotator, responses[2], "Not my field.")
-    assert queue.progress(annotator) == {"today": 1, "total": 2, "left": 2}
+    assert queue.progress(annotator) == {"today": 1, "total": 2, "left": 2, "more": False}
     # Another annotator's live reservation takes responses[3] out of the count.
     assert queue.next_for(other_annotator).response == responses[2]
     assert queue.next_for(make_user("carol", "annotators")).response == responses[3]
-    assert queue.progress(annotator) == {"today": 1, "total": 2, "left": 1}
+    assert queue.progress(annotator) == {"today": 1, "total": 2, "left": 1, "more": False}
     # The response an annotator holds counts as left for them.
-    assert queue.progress(other_annotator) == {"today": 0, "total": 0, "left": 2}
+    assert queue.progress(other_annotator) == {"today": 0, "total": 0, "left": 2, "more": False}
+
+
+def test_left_stops_counting_at_the_limit_and_says_so(
+    annotator, other_annotator, make_responses, monkeypatch
+):
+    monkeypatch.setattr(queue, "LEFT_COUNT_LIMIT", 3)
+    responses = make_responses(7)
+    assert queue.progress(annotator)["left"] == 3
+    assert queue.progress(annotator)["more"] is True
+    # What this annotator judged or skipped and what others hold don't eat into the limit.
+    queue.submit(annotator, responses[0], verdict="positive")
+    queue.skip(annotator, responses[1], "No.")
+    queue.next_for(other_annotator)  # responses[2]
+    queue.next_for(make_user("carol", "annotators"))  # responses[3]
+    assert queue.open_for(annotator).count() == 4
+    assert queue.progress(annotator) == {"today": 1, "total": 1, "left": 3, "more": True}
+    queue.skip(annotator, responses[4], "No.")  # exactly 3 left: "3+" is still true
+    assert queue.progress(annotator) == {"today": 1, "total": 1, "left": 3, "more": True}
+    queue.skip(annotator, responses[5], "No.")
+    assert queue.progress(annotator) == {"today": 1, "total": 1, "left": 2, "more": False}
+    assert queue.open_for(annotator).count() == 2
 
 
 def test_left_counts_exactly_what_the_queue_would_hand_out(

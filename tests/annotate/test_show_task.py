@@ -1,6 +1,6 @@
 from django.urls import reverse
 
-from annotate import models
+from annotate import models, queue
 
 HX = {"HX-Request": "true"}
 
@@ -46,6 +46,14 @@ def test_it_shows_progress(client, annotator, make_responses):
     assert "<strong>1</strong> done today" in html
     assert "<strong>1</strong> in total" in html
     assert "<strong>3</strong> left" in html
+
+
+def test_a_long_queue_is_counted_up_to_a_limit(client, annotator, make_responses, monkeypatch):
+    monkeypatch.setattr(queue, "LEFT_COUNT_LIMIT", 2)
+    make_responses(4)
+    client.force_login(annotator)
+    html = client.get(reverse("annotate:home")).content.decode()
+    assert "<strong>2+</strong> left" in html
 
 
 def test_an_empty_queue_says_so(client, annotator, db):
@@ -117,3 +125,25 @@ def test_the_page_loads_htmx_from_this_server(client, annotator, db):
     assert 'src="/static/django_htmx/htmx-2.min.js"' in html
     assert 'hx-headers=\'{"x-csrftoken": "' in html
     assert "https://" not in html
+
+
+def test_the_task_page_and_a_submit_stay_within_their_query_budget(
+    client, annotator, make_responses, django_assert_max_num_queries
+):
+    """Annotators load these pages all day; each query is a round trip on every one of them.
+
+    Task page: session, user with roles, BEGIN, lock, held reservations, claim (twice
+    here: these responses have no round), re-check, response, insert, COMMIT, progress.
+    Submit: session, user with roles, BEGIN, lock, state, insert, count, delete
+    reservation, COMMIT (SQLite has no lock statement).
+    """
+    responses = make_responses(2)
+    client.force_login(annotator)
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse("annotate:home"))
+    assert f'data-response-id="{responses[0].pk}"' in page.content.decode()
+    submit = reverse("annotate:judgment-submit", args=[responses[0].pk])
+    with django_assert_max_num_queries(10):
+        assert (
+            client.post(submit, {"verdict": "positive", "seconds_spent": "9"}).status_code == 302
+        )
