@@ -119,6 +119,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": str(Path(tempfile.gettempdir()) / f"critique-test-{os.getpid()}.sqlite3")
     }
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool(
+    "DB_PREPARED_STATEMENTS", "true"
+):
+    # Server-side parameters, so psycopg prepares a statement once a connection has run it
+    # twice, and PostgreSQL stops planning the queue's queries anew on every page. Turn this
+    # off behind a pooler in transaction mode (PgBouncer before 1.21), which can't keep them.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=2
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ModelBackend, with the user's roles loaded in the same query (annotate/roles.py).
