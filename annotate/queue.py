@@ -114,6 +114,11 @@ SELECT
 """
 
 
+_COUNT_JUDGMENT_SQL = "UPDATE {response} SET judgment_count = judgment_count + 1 WHERE id = %s"
+
+_RELEASE_SQL = "DELETE FROM {reservation} WHERE response_id = %s AND annotator_id = %s"
+
+
 def _sql(template: str, **parts: str) -> str:
     return template.format(
         response=models.Response._meta.db_table,
@@ -296,10 +301,9 @@ def submit(
         # keys point at rows we hold: skip the three queries full_clean() would spend.
         judgment.full_clean(exclude=["response", "annotator"], validate_constraints=False)
         judgment.save()
-        models.Response.objects.filter(pk=response.pk).update(
-            judgment_count=F("judgment_count") + 1
-        )
-        models.Reservation.objects.filter(response_id=response.pk, annotator=annotator).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(_sql(_COUNT_JUDGMENT_SQL), [response.pk])
+            cursor.execute(_sql(_RELEASE_SQL), [response.pk, annotator.pk])
     response.judgment_count = judgment_count + 1
     return judgment
 
