@@ -84,7 +84,7 @@ def open_for(annotator, *, now: datetime | None = None) -> QuerySet:
 _OPEN = "NOT r.retired AND r.judgment_count < r.overlap"
 
 _CLAIM_SQL = """
-SELECT r.id, r.overlap, r.judgment_count FROM {response} r
+SELECT r.id FROM {response} r
 WHERE {open} AND r.round_id IS {round_test}
   AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.response_id = r.id AND j.annotator_id = %s)
   AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.response_id = r.id AND s.annotator_id = %s)
@@ -95,12 +95,15 @@ ORDER BY {order}
 LIMIT 1{lock}
 """
 
-# Live reservations of other annotators on one response.
-_RESERVED_BY_OTHERS_SQL = """
-SELECT COUNT(*) FROM {reservation}
-WHERE response_id = %s AND expires > %s AND annotator_id <> %s
+# A claimed response as its task page and the API show it, with the live reservations of
+# other annotators on it (the re-check in _claim).
+_TASK_SQL = """
+SELECT r.*, p.instruction AS prompt_instruction, p.input AS prompt_input,
+  (SELECT COUNT(*) FROM {reservation} v
+   WHERE v.response_id = r.id AND v.expires > %s AND v.annotator_id <> %s) AS reserved_by_others
+FROM {response} r JOIN {prompt} p ON p.id = r.prompt_id
+WHERE r.id = %s
 """
-
 
 _SUBMIT_LOCK_SQL = (
     "SELECT retired, overlap, judgment_count, {text} FROM {response} WHERE id = %s{lock}"
@@ -125,6 +128,7 @@ def _sql(template: str, **parts: str) -> str:
         judgment=models.Judgment._meta.db_table,
         skip=models.Skip._meta.db_table,
         reservation=models.Reservation._meta.db_table,
+        prompt=models.Prompt._meta.db_table,
         user=get_user_model()._meta.db_table,
         open=_OPEN,
         **parts,
@@ -141,12 +145,21 @@ def _at(moment: datetime):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _reserved_by_others(response_id: int, annotator, now: datetime) -> int:
-    return _fetchone(_sql(_RESERVED_BY_OTHERS_SQL), [response_id, _at(now), annotator.pk])[0]
+def _task(response_id: int, annotator, now: datetime) -> models.Response:
+    """The response with its prompt's instruction and input, in one statement."""
+    sql, params = _sql(_TASK_SQL), [_at(now), annotator.pk, response_id]
+    (response,) = models.Response.objects.raw(sql, params)
+    # The prompt's other fields are deferred: loaded if something asks for them.
+    response.prompt = models.Prompt.from_db(
+        connection.alias,
+        ["id", "instruction", "input"],
+        [response.prompt_id, response.prompt_instruction, response.prompt_input],
+    )
+    return response
 
 
-def _claim(annotator, now: datetime) -> int | None:
-    """Lock the first open response in queue order and return its id, or None."""
+def _claim(annotator, now: datetime) -> models.Response | None:
+    """Lock the first open response in queue order and return it, or None."""
     skip_locked = connection.features.has_select_for_update_skip_locked
     # Newest round first, responses without a round last, then oldest: two statements
     # rather than one ORDER BY round DESC NULLS LAST, so each is a plain walk of
@@ -166,17 +179,16 @@ def _claim(annotator, now: datetime) -> int | None:
             row = _fetchone(sql, [annotator.pk, annotator.pk, _at(now), annotator.pk, *tried])
             if row is None:
                 break
-            response_id, overlap, judgment_count = row
+            response = _task(row[0], annotator, now)
             # On PostgreSQL the candidate query read reservations from a snapshot taken
             # before its row lock was granted, so one committed meanwhile by another
-            # next_for is invisible to it; a new statement sees it. (The locked row itself
-            # is re-read, so its judgment_count is current.) On SQLite nothing could have
-            # committed meanwhile: this transaction holds the database's write lock.
-            if not skip_locked:
-                return response_id
-            if _reserved_by_others(response_id, annotator, now) < overlap - judgment_count:
-                return response_id
-            tried.append(response_id)
+            # next_for is invisible to it; a new statement, _task's, sees it. On SQLite
+            # nothing could have committed meanwhile: this transaction holds the database's
+            # write lock.
+            free = response.overlap - response.judgment_count
+            if not skip_locked or response.reserved_by_others < free:
+                return response
+            tried.append(response.pk)
     return None
 
 
@@ -192,11 +204,6 @@ FROM {reservation} v JOIN {response} r ON r.id = v.response_id
 WHERE v.annotator_id = %s
 ORDER BY v.created, v.id
 """
-
-
-def _task(response_id: int) -> models.Response:
-    """The response with what its task page and the API show of it."""
-    return models.Response.objects.select_related("prompt").get(pk=response_id)
 
 
 def next_for(annotator, *, now: datetime | None = None) -> models.Reservation | None:
@@ -223,11 +230,11 @@ def next_for(annotator, *, now: datetime | None = None) -> models.Reservation | 
         if stale:
             models.Reservation.objects.filter(pk__in=stale).delete()
 
-        response_id = _claim(annotator, now)
-        if response_id is None:
+        response = _claim(annotator, now)
+        if response is None:
             return None
         return models.Reservation.objects.create(
-            response=_task(response_id),
+            response=response,
             annotator=annotator,
             created=now,
             expires=now + timedelta(minutes=settings.RESERVATION_MINUTES),

@@ -133,17 +133,17 @@ def test_the_task_page_and_a_submit_stay_within_their_query_budget(
     """Annotators load these pages all day; each query is a round trip on every one of them.
 
     Task page: session, user with roles, BEGIN, lock, held reservations, claim (twice
-    here: these responses have no round), re-check, response, insert, COMMIT, progress.
-    Submit: session, user with roles, BEGIN, lock, state, insert, count, delete
-    reservation, COMMIT (SQLite has no lock statement).
+    here: these responses have no round), the response with its re-check, insert,
+    COMMIT, progress. Submit: session, user with roles, BEGIN, lock, state, insert,
+    count, release, COMMIT. (SQLite has no lock statements.)
     """
     responses = make_responses(2)
     client.force_login(annotator)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(11):
         page = client.get(reverse("annotate:home"))
     assert f'data-response-id="{responses[0].pk}"' in page.content.decode()
     submit = reverse("annotate:judgment-submit", args=[responses[0].pk])
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(9):
         assert (
             client.post(submit, {"verdict": "positive", "seconds_spent": "9"}).status_code == 302
         )
