@@ -324,6 +324,8 @@ def submit(
 # Counting every open response grows with the queue (about 5 ms per 10,000 here, on every
 # page), and nobody plans their day by the exact size of a queue of thousands: the scan
 # stops once "left" is known to reach LEFT_COUNT_LIMIT, and the page says "1,000+".
+# CROSS JOIN keeps SQLite's planner on the live reservations (a handful) as the outer loop
+# instead of every response; PostgreSQL plans it as the inner join it is.
 _PROGRESS_SQL = """
 WITH mine AS (
   SELECT
@@ -336,8 +338,8 @@ WITH mine AS (
         AND NOT EXISTS (SELECT 1 FROM {judgment} j
                         WHERE j.response_id = r.id AND j.annotator_id = %s))
     + (SELECT COUNT(*) FROM (
-      SELECT r.id FROM {reservation} v JOIN {response} r ON r.id = v.response_id
-      WHERE v.expires > %s AND v.annotator_id <> %s AND {open}
+      SELECT r.id FROM {reservation} v CROSS JOIN {response} r
+      WHERE r.id = v.response_id AND v.expires > %s AND v.annotator_id <> %s AND {open}
         AND NOT EXISTS (SELECT 1 FROM {reservation} m
                         WHERE m.response_id = r.id AND m.annotator_id = %s AND m.expires > %s)
         AND NOT EXISTS (SELECT 1 FROM {judgment} j

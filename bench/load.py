@@ -2,12 +2,13 @@
 
     python -m bench load [--db sqlite|postgres|both] [--annotators 20] [--seconds 30]
                          [--warmup 5] [--responses 10000] [--overlap 1] [--think 1]
-                         [--workers 2] [--threads 4]
+                         [--workers 2xCPUs] [--threads 2]
 
 For each database: a throwaway copy (a temporary SQLite file; a PostgreSQL database named
 critique_bench_load on the server of DATABASE_URL, or 127.0.0.1:5432 as user postgres) is
 migrated, loaded with N responses and C annotator accounts, and vacuumed and analysed as
-autovacuum would after a bulk load. gunicorn serves the app with DEBUG off. Each simulated
+autovacuum would after a bulk load. gunicorn serves the app with DEBUG off and the
+settings of config/gunicorn.py. Each simulated
 annotator logs in through the login form, then loops until time is up: GET the task page
 (which reserves a response), then POST the judgment form with the CSRF token from that
 page, exactly as the browser does without JavaScript. The first --warmup seconds run the
@@ -25,6 +26,7 @@ import http.client
 import os
 import random
 import re
+import runpy
 import shutil
 import signal
 import socket
@@ -39,6 +41,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+gunicorn_conf = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
 BENCH_DB = "critique_bench_load"
 PASSWORD = "bench-annotator-password"
 TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -238,13 +241,11 @@ class Server:
         self.process = subprocess.Popen(
             [
                 str(gunicorn),
-                "config.wsgi:application",
+                "--config=config/gunicorn.py",
                 f"--bind=127.0.0.1:{self.port}",
-                "--worker-class=gthread",
                 f"--workers={self.workers}",
                 f"--threads={self.threads}",
-                "--keep-alive=30",
-                "--log-level=warning",
+                "config.wsgi:application",
             ],
             cwd=ROOT,
             env=self.env,
@@ -473,9 +474,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--think", type=float, default=1.0, help="mean seconds between page and submit"
     )
-    # Two processes for two cores; threads overlap the time spent waiting on the database.
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    # The served defaults of config/gunicorn.py: 2 workers per CPU, 2 threads each.
+    parser.add_argument("--workers", type=int, default=gunicorn_conf["workers"])
+    parser.add_argument("--threads", type=int, default=gunicorn_conf["threads"])
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     summaries = [run_one(kind, args) for kind in kinds]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,23 @@ def test_the_connection_prepares_statements_on_postgresql(db):
         pytest.skip("runs against PostgreSQL (DATABASE_URL)")
     connection.ensure_connection()
     assert connection.connection.prepare_threshold == 2
+
+
+def test_gunicorn_serves_two_workers_per_cpu_by_default(monkeypatch):
+    for name in ("WEB_BIND", "WEB_WORKERS", "WEB_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    conf = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+    assert conf["workers"] == 2 * os.cpu_count()
+    assert (conf["threads"], conf["worker_class"], conf["bind"]) == (
+        2,
+        "gthread",
+        "127.0.0.1:8000",
+    )
+
+
+def test_gunicorn_settings_follow_the_environment(monkeypatch):
+    monkeypatch.setenv("WEB_BIND", "0.0.0.0:9000")
+    monkeypatch.setenv("WEB_WORKERS", "3")
+    monkeypatch.setenv("WEB_THREADS", "1")
+    conf = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+    assert (conf["bind"], conf["workers"], conf["threads"]) == ("0.0.0.0:9000", 3, 1)
