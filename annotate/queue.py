@@ -80,7 +80,8 @@ def open_for(annotator, *, now: datetime | None = None) -> QuerySet:
 # The hot path of the task page and of every submit is written as SQL: built through the
 # ORM, the claim query alone cost about 6 ms of Python per page to compile, more than the
 # database spent running it. open_for() above stays the readable definition of "open";
-# tests/annotate/test_queue.py checks that these statements agree with it.
+# tests/annotate/test_queue_agrees.py checks, over random queue states, that these
+# statements hand out exactly what it says, in queue order.
 _OPEN = "NOT r.retired AND r.judgment_count < r.overlap"
 
 _CLAIM_SQL = """

@@ -415,7 +415,8 @@ def run_one(kind: str, args: argparse.Namespace) -> dict:
             results = _run_clients(
                 server.port, args.annotators, args.seconds, args.think, args.warmup
             )
-            elapsed = time.monotonic() - results.measure_from
+            # Zero when the queue ran dry during the warm-up.
+            elapsed = max(time.monotonic() - results.measure_from, 0.0)
             load_after = os.getloadavg()[0]
         check = json.loads(
             subprocess.run(
@@ -433,13 +434,15 @@ def run_one(kind: str, args: argparse.Namespace) -> dict:
         "task": _percentiles(results.task_ms),
         "submit": _percentiles(results.submit_ms),
         "judgments": len(results.submitted),
-        "per_second": results.measured_judgments / elapsed,
+        "per_second": results.measured_judgments / elapsed if elapsed else 0.0,
         "errors": len(results.errors),
         "lost": check["lost"],
         "over": check["over"],
         "drift": check["drift"],
         "empty": results.empty,
     }
+    if not results.task_ms:
+        print("   nothing measured: the queue ran dry in the warm-up; load more --responses")
     print(f"   task page  {summary['task']}")
     print(f"   submit     {summary['submit']}")
     print(
