@@ -9,8 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, OuterRef
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -33,16 +32,12 @@ def recount_judgments(response_ids) -> None:
     count (queue.submit, Judgment.delete), so it recounts instead of adjusting.
     """
     ids = [pk for pk in set(response_ids) if pk is not None]
-    counts = (
-        models.Judgment.objects.filter(response=OuterRef("pk"))
-        .order_by()
-        .values("response")
-        .annotate(n=Count("pk"))
-        .values("n")
+    counts = models.count_subquery(
+        models.Judgment.objects.filter(response=OuterRef("pk")), "response"
     )
     for start in range(0, len(ids), 1000):
         models.Response.objects.filter(pk__in=ids[start : start + 1000]).update(
-            judgment_count=Coalesce(Subquery(counts), 0)
+            judgment_count=counts
         )
 
 

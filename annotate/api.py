@@ -7,8 +7,7 @@ decided in get_queryset(), so another annotator's judgment is a 404; a wrong rol
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, OuterRef, Q
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -329,31 +328,16 @@ class RoundViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         # Subqueries, not Count() over joins: responses x judgments would multiply the rows.
-        judgments = (
-            models.Judgment.objects.filter(response__round=OuterRef("pk"))
-            .exclude(review_state=models.Judgment.ReviewState.REJECTED)
-            .order_by()
-            .values("response__round")
+        judgments = models.Judgment.objects.filter(response__round=OuterRef("pk")).exclude(
+            review_state=models.Judgment.ReviewState.REJECTED
         )
-        responses = (
-            models.Response.objects.filter(round=OuterRef("pk"))
-            .order_by()
-            .values("round")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-
-        def count(qs):
-            return Coalesce(Subquery(qs, output_field=IntegerField()), 0)
-
+        negative = Count("pk", filter=Q(verdict=models.Judgment.Verdict.NEGATIVE))
         return models.Round.objects.annotate(
-            response_count=count(responses),
-            judgment_count=count(judgments.annotate(n=Count("pk")).values("n")),
-            negative_count=count(
-                judgments.annotate(
-                    n=Count("pk", filter=Q(verdict=models.Judgment.Verdict.NEGATIVE))
-                ).values("n")
+            response_count=models.count_subquery(
+                models.Response.objects.filter(round=OuterRef("pk")), "round"
             ),
+            judgment_count=models.count_subquery(judgments, "response__round"),
+            negative_count=models.count_subquery(judgments, "response__round", negative),
         )
 
 

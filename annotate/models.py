@@ -2,11 +2,20 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from annotate import validators as v
+
+
+def count_subquery(queryset: QuerySet, by: str, count: Count | None = None) -> Coalesce:
+    """count (default COUNT(*)) over a queryset correlated with OuterRef on `by`, as a
+    subquery: one number per outer row, 0 when it has none. Not Count() over a join, which
+    multiplies rows when two are counted side by side."""
+    counted = queryset.order_by().values(by).annotate(n=count or Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def _spans_are_pairs(spans) -> bool:

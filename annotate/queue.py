@@ -18,8 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotate import models
@@ -43,21 +42,6 @@ class AlreadyJudged(QueueError):
         super().__init__(message)
 
 
-def _live_reservations(now: datetime, exclude_annotator=None) -> QuerySet:
-    qs = models.Reservation.objects.filter(response=OuterRef("pk"), expires__gt=now)
-    if exclude_annotator is not None:
-        qs = qs.exclude(annotator=exclude_annotator)
-    return qs
-
-
-def _count(reservations: QuerySet) -> Subquery:
-    """COUNT(*) of a correlated queryset as a subquery (NULL when it has no rows)."""
-    return Subquery(
-        reservations.order_by().values("response").annotate(n=Count("*")).values("n"),
-        output_field=IntegerField(),
-    )
-
-
 def open_for(annotator, *, now: datetime | None = None) -> QuerySet:
     """Responses this annotator could be handed now (unordered).
 
@@ -65,14 +49,19 @@ def open_for(annotator, *, now: datetime | None = None) -> QuerySet:
     live reservations take slots away.
     """
     now = now or timezone.now()
-    reserved_by_others = _count(_live_reservations(now, exclude_annotator=annotator))
+    reserved_by_others = models.count_subquery(
+        models.Reservation.objects.filter(response=OuterRef("pk"), expires__gt=now).exclude(
+            annotator=annotator
+        ),
+        "response",
+    )
     return (
         models.Response.objects.filter(retired=False, judgment_count__lt=F("overlap"))
         .exclude(
             Exists(models.Judgment.objects.filter(response=OuterRef("pk"), annotator=annotator))
         )
         .exclude(Exists(models.Skip.objects.filter(response=OuterRef("pk"), annotator=annotator)))
-        .alias(reserved=Coalesce(reserved_by_others, 0))
+        .alias(reserved=reserved_by_others)
         .filter(reserved__lt=F("overlap") - F("judgment_count"))
     )
 
