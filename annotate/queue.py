@@ -73,14 +73,17 @@ def open_for(annotator, *, now: datetime | None = None) -> QuerySet:
 # statements hand out exactly what it says, in queue order.
 _OPEN = "NOT r.retired AND r.judgment_count < r.overlap"
 
+# Live reservations of other annotators on response r: the slots they hold. Parameters:
+# now, the annotator.
+_RESERVED_BY_OTHERS = """(SELECT COUNT(*) FROM {reservation} v
+   WHERE v.response_id = r.id AND v.expires > %s AND v.annotator_id <> %s)"""
+
 _CLAIM_SQL = """
 SELECT r.id FROM {response} r
 WHERE {open} AND r.round_id IS {round_test}
   AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.response_id = r.id AND j.annotator_id = %s)
   AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.response_id = r.id AND s.annotator_id = %s)
-  AND (SELECT COUNT(*) FROM {reservation} v
-       WHERE v.response_id = r.id AND v.expires > %s AND v.annotator_id <> %s)
-      < r.overlap - r.judgment_count{not_tried}
+  AND {reserved_by_others} < r.overlap - r.judgment_count{not_tried}
 ORDER BY {order}
 LIMIT 1{lock}
 """
@@ -89,8 +92,7 @@ LIMIT 1{lock}
 # other annotators on it (the re-check in _claim).
 _TASK_SQL = """
 SELECT r.*, p.instruction AS prompt_instruction, p.input AS prompt_input,
-  (SELECT COUNT(*) FROM {reservation} v
-   WHERE v.response_id = r.id AND v.expires > %s AND v.annotator_id <> %s) AS reserved_by_others
+  {reserved_by_others} AS reserved_by_others
 FROM {response} r JOIN {prompt} p ON p.id = r.prompt_id
 WHERE r.id = %s
 """
@@ -101,9 +103,9 @@ _SUBMIT_LOCK_SQL = (
 
 _SUBMIT_STATE_SQL = """
 SELECT
-  EXISTS (SELECT 1 FROM {judgment} WHERE response_id = %s AND annotator_id = %s),
-  (SELECT COUNT(*) FROM {reservation}
-   WHERE response_id = %s AND expires > %s AND annotator_id <> %s)
+  EXISTS (SELECT 1 FROM {judgment} j WHERE j.response_id = r.id AND j.annotator_id = %s),
+  {reserved_by_others}
+FROM {response} r WHERE r.id = %s
 """
 
 
@@ -113,14 +115,16 @@ _RELEASE_SQL = "DELETE FROM {reservation} WHERE response_id = %s AND annotator_i
 
 
 def _sql(template: str, **parts: str) -> str:
+    reservation = models.Reservation._meta.db_table
     return template.format(
         response=models.Response._meta.db_table,
         judgment=models.Judgment._meta.db_table,
         skip=models.Skip._meta.db_table,
-        reservation=models.Reservation._meta.db_table,
+        reservation=reservation,
         prompt=models.Prompt._meta.db_table,
         user=get_user_model()._meta.db_table,
         open=_OPEN,
+        reserved_by_others=_RESERVED_BY_OTHERS.format(reservation=reservation),
         **parts,
     )
 
@@ -279,7 +283,7 @@ def submit(
         # of the lock committed (another tab of this annotator, another annotator).
         judged, reserved = _fetchone(
             _sql(_SUBMIT_STATE_SQL),
-            [response.pk, annotator.pk, response.pk, _at(now), annotator.pk],
+            [annotator.pk, _at(now), annotator.pk, response.pk],
         )
         if judged:
             raise AlreadyJudged()
