@@ -64,7 +64,10 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # annotate before django_tasks_db: its db_worker command may extend the library's.
     "annotate",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +198,15 @@ RESERVATION_MINUTES = envint("RESERVATION_MINUTES", 15)
 
 # Where train_cut writes snapshots and adapters unless --output is given.
 TRAINING_DIR = Path(os.environ.get("TRAINING_DIR", BASE_DIR / "runs"))
+
+# Jobs (Django's tasks API, DEP 14): the queue lives in this database; `manage.py db_worker`
+# runs them. Model work (training, generation, the lens) goes to the "gpu" queue.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "gpu"],
+    }
+}
 
 LOGGING = {
     "version": 1,
