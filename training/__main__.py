@@ -5,6 +5,10 @@
     python -m training generate --adapter OUT --data prompts.jsonl --output responses.jsonl
     python -m training bench [--preset llama-3.2-1b] [--records 8] ...
 
+SIGTERM or SIGINT stops `train` after the optimizer step it is in: it saves a checkpoint,
+appends {"event": "stopped", ...} to metrics.jsonl and exits with status 75; `--resume latest`
+continues it (training/callbacks.py).
+
 Several GPUs (data parallel): `accelerate launch -m training train ...` or
 `torchrun --nproc-per-node N -m training train ...`. Any CUTConfig field can be set with
 --name=value (see training/config.py); errors say which key and what to change.
@@ -14,6 +18,7 @@ import argparse
 import os
 import sys
 
+from training.callbacks import STOPPED_EXIT_CODE, StopSignals, TrainCallbacks
 from training.config import CUTConfig, apply_overrides
 
 
@@ -55,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     try:
         if args.command == "train":
-            return run_train(args, extra)
+            # Installed before anything heavy loads: a signal while the model loads stops the
+            # run before its first step instead of killing it.
+            with StopSignals() as signals:
+                return run_train(args, extra, signals)
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "generate":
@@ -67,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
+def run_train(
+    args: argparse.Namespace, overrides: list[str], signals: StopSignals | None = None
+) -> int:
     from training import data, trainer
 
     for item in overrides:
@@ -92,7 +102,12 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
         from training import models
 
         models.check_base_model(config.base_model)  # fail before anything heavy loads
-    result = trainer.train(config, progress=not args.no_progress)
+    callbacks = TrainCallbacks(should_stop=signals.should_stop if signals else None)
+    result = trainer.train(config, progress=not args.no_progress, callbacks=callbacks)
+    if result.stopped_on_request:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(result.stop_reason)
+        return STOPPED_EXIT_CODE
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun / accelerate launch, one process reports
     numbers = {k: result.metrics[k] for k in ("steps", "loss", "l_mle", "l_ul", "flagged")}
