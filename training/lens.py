@@ -36,7 +36,7 @@ from training import data as data_module
 from training import loss as loss_module
 from training import templates
 from training.config import CUTConfig
-from training.trainer import ResponseScorer, autocast_for, compute_dtype, view_logprobs
+from training.logprobs import ResponseScorer, autocast_for, compute_dtype, view_logprobs
 
 # Padded tokens per forward pass when scoring many records (records are sorted by length
 # and batched up to this budget).

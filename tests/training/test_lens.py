@@ -9,7 +9,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from tests.training.conftest import CHAT_TEMPLATE, SPECIAL_TOKENS, make_model, make_tokenizer
-from training import data, lens, trainer
+from training import cut_step, data, lens, trainer
 from training import loss as loss_module
 from training.__main__ import main
 from training.config import CUTConfig
@@ -94,7 +94,7 @@ def test_the_lens_flags_exactly_the_tokens_the_trainers_unlikelihood_term_flags(
     monkeypatch.setattr(loss_module, "flag_inappropriate", spy)
     example = data.encode(lens.parse_record(1, item), tokenizer, template, cutoff)
     batch = data.make_micro_batch([example], tokenizer.pad_token_id)
-    trainer.cut_micro_step(scorer.scorer, batch, threshold=threshold, weight_unlike=1.0)
+    cut_step.cut_micro_step(scorer.scorer, batch, threshold=threshold, weight_unlike=1.0)
 
     [theirs] = flagged_by_trainer
     assert example.response_ids == ours.example.response_ids
