@@ -1,8 +1,9 @@
-"""`python -m bench [data|load|training|all] [-- args]`: the project's benchmarks.
+"""`python -m bench [data|load|training|lens|all] [-- args]`: the project's benchmarks.
 
 data      import/export/admin changelist at 100,000 rows, SQLite and PostgreSQL
 load      gunicorn + simulated annotators, SQLite and PostgreSQL
 training  `python -m training bench` with a CPU-sized shape
+lens      critique lens preview latency and bulk throughput, embedded model on the CPU
 """
 
 import subprocess
@@ -12,8 +13,8 @@ import sys
 def main(argv: list[str]) -> None:
     which = argv[0] if argv and not argv[0].startswith("-") else "all"
     rest = argv[1:] if argv and not argv[0].startswith("-") else argv
-    if which not in ("data", "load", "training", "all"):
-        raise SystemExit(f"Unknown benchmark {which!r}: choose data, load, training or all.")
+    if which not in ("data", "load", "training", "lens", "all"):
+        raise SystemExit(f"Unknown benchmark {which!r}: choose data, load, training, lens or all.")
     if which in ("data", "all"):
         from bench import data_io
 
@@ -26,6 +27,10 @@ def main(argv: list[str]) -> None:
         # A subprocess keeps torch out of this process and its memory figures clean.
         args = rest or ["--preset", "tiny", "--device", "cpu"]
         subprocess.run([sys.executable, "-m", "training", "bench", *args], check=True)
+    if which in ("lens", "all"):
+        # Its own process too: it loads torch and a model.
+        lens_args = rest if which == "lens" else []
+        subprocess.run([sys.executable, "-m", "bench.lens", *lens_args], check=True)
 
 
 if __name__ == "__main__":
