@@ -105,7 +105,9 @@ def charts(run: models.TrainingRun) -> list[Chart]:
         references = []
         if chart_id == "holdout" and isinstance(margin, int | float):
             references.append(("collapse margin (Δ approved floor)", -float(margin)))
-        result.append(Chart(chart_id, title, [label for _, label in lines], keys, rows, references))
+        result.append(
+            Chart(chart_id, title, [label for _, label in lines], keys, rows, references)
+        )
     return result
 
 
@@ -294,7 +296,9 @@ def start(
         run.mark_failed(f"Could not write the data snapshot to {snapshot}: {error}")
         return run, True
     base = None if run.base_model == EMBEDDED else run.base_model
-    config = dataclasses.replace(config, data=str(snapshot), output_dir=str(output), base_model=base)
+    config = dataclasses.replace(
+        config, data=str(snapshot), output_dir=str(output), base_model=base
+    )
     run.output_dir, run.snapshot_path, run.snapshot_sha256 = str(output), str(snapshot), digest
     run.positive_count, run.negative_count = counts.positive, counts.negative
     run.config = config.to_dict()

@@ -104,8 +104,7 @@ class NewTrainingRunSerializer(StrictFieldsMixin, serializers.Serializer):
         unknown = [n for n in numbers if n not in known]
         if unknown:
             raise serializers.ValidationError(
-                f"No round {', '.join(str(n) for n in unknown)}. Known rounds are on "
-                "/api/rounds/."
+                f"No round {', '.join(str(n) for n in unknown)}. Known rounds are on /api/rounds/."
             )
         return numbers
 

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_tasks.exceptions import TaskException
 
-from annotate import jobs, models, workers, training_forms, training_preview, training_runs
+from annotate import jobs, models, training_forms, training_preview, training_runs, workers
 
 
 def staff_required(view):
