@@ -11,7 +11,7 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
-from annotate import exports, models, training_runs
+from annotate import exports, generation, models, training_runs
 from annotate import validators as v
 from annotate.forms import PageForm
 from training.config import CUTConfig, apply_overrides
@@ -147,15 +147,14 @@ class GenerateForm(PageForm):
 
     def clean_prompts(self) -> str:
         value = self.cleaned_data["prompts"].strip()
-        key, sep, arg = value.partition("=")
-        if value == "all":
-            return value
-        if sep and key == "source" and arg:
-            if not models.Prompt.objects.filter(source=arg).exists():
-                raise ValidationError(f"There are no prompts from the source {arg!r}.")
-            return value
-        if sep and key == "round" and arg.isdigit():
-            if not models.Response.objects.filter(round_id=int(arg)).exists():
-                raise ValidationError(f"Round {arg} has no responses, so no prompts.")
-            return value
-        raise ValidationError(f"Give all, source=NAME or round=N. Got {value!r}.")
+        try:
+            generation.parse_prompts(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+        return value
+
+    def add_generation_errors(self, error: ValidationError) -> None:
+        """generation.new_generation_run's errors, on this form's fields."""
+        fields = {"round_number": "round", "prompts": "prompts", "limit": "limit"}
+        for name, messages in error.message_dict.items():
+            self.add_error(fields.get(name), messages)

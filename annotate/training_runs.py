@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotate import exports, jobs, models
+from annotate.generation import new_generation_run
 from training.config import CUTConfig, apply_overrides
 
 # What the run page plots: (chart id, title, [(series key, label)]). Keys are those of
@@ -156,19 +157,16 @@ def format_duration(seconds: float | None) -> str:
 
 
 def progress(run: models.TrainingRun) -> dict:
-    """Step, total, percent and the time left at the pace of the recent steps."""
-    records = steps(run.series)
-    step = records[-1]["step"] if records else 0
+    """Step, total, percent done and the time left (TrainingRun.eta), for the page."""
     total = run.total_steps or 0
-    if not total:
-        return {"step": step, "total": 0, "percent": 0, "eta": ""}
-    step = min(step, total)
-    eta = ""
-    recent = [r.get("seconds") for r in records[-20:]]
-    recent = [s for s in recent if isinstance(s, int | float) and s > 0]
-    if recent and step < total and not run.is_finished:
-        eta = format_duration(sum(recent) / len(recent) * (total - step))
-    return {"step": step, "total": total, "percent": round(100 * step / total), "eta": eta}
+    step = min(run.step, total) if total else run.step
+    eta = run.eta
+    return {
+        "step": step,
+        "total": total,
+        "percent": round(100 * step / total) if total else 0,
+        "eta": format_duration(eta.total_seconds()) if eta is not None else "",
+    }
 
 
 def round_numbers(run: models.TrainingRun) -> str:
@@ -326,11 +324,12 @@ def _sha256(path: Path) -> str:
 
 
 def start_generation(run: models.TrainingRun, data: dict, user) -> models.GenerationRun:
-    """Queue generation of a round with the run's adapter (its output directory)."""
-    generation = models.GenerationRun.objects.create(
-        round_number=data["round"],
+    """Queue generation of a round with the run's adapter. ValidationError (by field:
+    round_number, prompts, limit, training_run) when generation.new_generation_run refuses;
+    nothing is saved then."""
+    generation = new_generation_run(
+        data["round"],
         training_run=run,
-        adapter=run.output_dir,
         prompts=data["prompts"],
         limit=data.get("limit"),
         created_by=user if user.is_authenticated else None,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -215,18 +215,22 @@ def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
 def generate_round(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(pk)
     form = training_forms.GenerateForm(request.POST)
-    if run.status != models.TrainingRun.Status.SUCCEEDED:
-        form.add_error(None, "Only a succeeded run has an adapter to generate with.")
-    if not form.is_valid():
-        context = {**_run_context(run), "generate_form": form}
-        page = "annotate/training_run.html"
-        return render(request, _template(request, page, "generate"), context)
-    generation = training_runs.start_generation(run, form.cleaned_data, request.user)
-    messages.success(
-        request,
-        f"Generation of round {generation.round_number} with this adapter is queued.",
-    )
-    return redirect(run)
+    if form.is_valid():
+        try:
+            generation = training_runs.start_generation(run, form.cleaned_data, request.user)
+        except ValidationError as error:
+            form.add_generation_errors(error)
+        else:
+            messages.success(
+                request,
+                f"Generation of round {generation.round_number} with this adapter is queued.",
+            )
+            if request.htmx:
+                return HttpResponseClientRedirect(run.get_absolute_url())
+            return redirect(run)
+    context = {**_run_context(run), "generate_form": form}
+    page = "annotate/training_run.html"
+    return render(request, _template(request, page, "generate"), context)
 
 
 @require_GET

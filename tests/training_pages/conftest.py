@@ -112,3 +112,11 @@ def succeeded_run(staff, training_dir) -> models.TrainingRun:
         created_by=staff,
     )
     return run
+
+
+# The API's clients (tests/api/conftest.py) for the API tests beside the pages.
+@pytest.fixture
+def api(db):
+    from tests.api.conftest import client_for
+
+    return client_for
