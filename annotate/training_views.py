@@ -90,6 +90,8 @@ def _render_new(request: HttpRequest, form, preview: dict | None = None) -> Http
 
 def _preview_context(result) -> dict:
     context = {"id": result.id, "status": result.status, "finished": result.is_finished}
+    if not result.is_finished:
+        context["worker_alive"] = workers.alive("gpu")
     if result.status == "SUCCESSFUL":
         plan = result.return_value
         context["plan"] = plan
@@ -97,9 +99,8 @@ def _preview_context(result) -> dict:
             config = training_forms.apply_overrides(
                 training_forms.CUTConfig(), result.args[2]
             ).to_dict()
-            context["estimate"] = training_runs.format_duration(
-                training_runs.estimate_seconds(plan, config, plan["base_model"])
-            )
+            seconds = training_runs.estimate_seconds(plan, config, plan["base_model"])
+            context["estimate"] = training_runs.format_duration(seconds) if seconds else ""
     elif result.status == "FAILED":
         errors = [e.traceback.strip().splitlines()[-1] for e in result.errors if e.traceback]
         context["failure"] = errors[-1] if errors else "The preview job failed."

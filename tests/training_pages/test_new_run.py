@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from annotate import models, training_preview
+from annotate import models, training_preview, training_runs
 
 URL = "/training/new/"
 
@@ -199,3 +199,17 @@ def test_a_bad_form_queues_no_preview(staff_client, judged, training_dir):
 
 def test_the_new_page_is_get_or_post_only(staff_client):
     assert staff_client.put(URL).status_code == 405
+
+
+def test_the_preview_says_when_no_worker_listens(staff_client, judged, training_dir):
+    page = staff_client.post(URL, form_data(action="preview"))
+    assert "none is running: start one with" in page.content.decode()
+    models.Worker.objects.create(worker_id="w1", host="gpu-box-1", pid=1, queues=",default,gpu,")
+    page = staff_client.post(URL, form_data(action="preview"))
+    assert "none is running" not in page.content.decode()
+
+
+def test_the_embedded_model_is_recorded_by_the_name_training_gives_it():
+    from training import models as training_models
+
+    assert training_runs.EMBEDDED == training_models.EMBEDDED
