@@ -1,0 +1,247 @@
+"""Jobs without a worker: enqueueing once, cancel, resume, the stale sweep, the series."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from annotate import generation, jobs, models, series
+
+
+def queued_run(**fields) -> models.TrainingRun:
+    return models.TrainingRun.objects.create(output_dir="/nowhere/run", **fields)
+
+
+def test_a_run_is_enqueued_once_on_the_gpu_queue(db):
+    run = queued_run()
+    jobs.enqueue_training(run)
+
+    task = DBTaskResult.objects.get()
+    assert run.task_id == str(task.id)
+    assert task.queue_name == "gpu"
+    assert task.task_path == "annotate.jobs.run_training"
+    assert task.args_kwargs == {"args": [run.pk], "kwargs": {"resume": False}}
+    with pytest.raises(jobs.JobError, match="cannot start twice"):
+        jobs.enqueue_training(run)
+    assert DBTaskResult.objects.count() == 1
+
+
+@pytest.mark.parametrize("state", ["running", "succeeded", "cancelled"])
+def test_a_run_that_is_not_queued_cannot_be_enqueued(db, state):
+    run = queued_run(status=state)
+    with pytest.raises(jobs.JobError):
+        jobs.enqueue_training(run)
+    assert not DBTaskResult.objects.exists()
+
+
+def test_cancelling_a_queued_run_cancels_it_at_once(db):
+    run = queued_run()
+    jobs.enqueue_training(run)
+    assert jobs.request_cancel(run)
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.finished_at is not None
+    # The worker that picks its task up later leaves it alone.
+    assert jobs.run_training.call(run.pk).startswith("skipped")
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+
+
+def test_cancelling_a_running_run_asks_its_worker(db):
+    run = queued_run(status="running")
+    assert jobs.request_cancel(run)
+    run.refresh_from_db()
+    assert (run.status, run.cancel_requested) == ("running", True)
+    assert not run.can_cancel
+
+
+def test_a_finished_run_cannot_be_cancelled(db):
+    run = queued_run(status="succeeded")
+    assert not jobs.request_cancel(run)
+    assert queued_run(status="succeeded").status == "succeeded"
+
+
+@pytest.mark.parametrize("state", ["interrupted", "failed", "cancelled"])
+def test_an_unfinished_run_resumes_once(db, state):
+    run = queued_run(status=state, error="it broke", cancel_requested=True)
+    jobs.enqueue_resume(run)
+
+    assert (run.status, run.error, run.cancel_requested) == ("queued", "", False)
+    task = DBTaskResult.objects.get()
+    assert task.args_kwargs["kwargs"] == {"resume": True}
+    with pytest.raises(jobs.JobError, match="only an interrupted, failed or cancelled"):
+        jobs.enqueue_resume(run)  # a double click
+    assert DBTaskResult.objects.count() == 1
+
+
+@pytest.mark.parametrize("state", ["queued", "running", "succeeded"])
+def test_a_queued_running_or_finished_run_is_not_resumed(db, state):
+    with pytest.raises(jobs.JobError):
+        jobs.enqueue_resume(queued_run(status=state))
+
+
+def test_the_sweep_interrupts_runs_whose_worker_went_quiet(db, settings):
+    settings.RUN_HEARTBEAT_TIMEOUT = 120
+    now = timezone.now()
+    quiet = queued_run(status="running", heartbeat_at=now - timedelta(seconds=121))
+    busy = queued_run(status="running", heartbeat_at=now - timedelta(seconds=5))
+    never = queued_run(status="running", started_at=now - timedelta(hours=1))
+    waiting = queued_run(heartbeat_at=now - timedelta(hours=1))
+    quiet_generation = models.GenerationRun.objects.create(
+        round_number=2, status="running", heartbeat_at=now - timedelta(hours=1)
+    )
+
+    assert jobs.sweep_stale() == 3
+    for run, state in [
+        (quiet, "interrupted"),
+        (busy, "running"),
+        (never, "interrupted"),
+        (waiting, "queued"),
+        (quiet_generation, "interrupted"),
+    ]:
+        run.refresh_from_db()
+        assert run.status == state
+    assert "stopped sending heartbeats for more than 120 seconds" in quiet.error
+    assert quiet.can_resume
+
+
+def test_progress_and_eta_come_from_the_series(db):
+    run = queued_run(
+        status="running",
+        total_steps=10,
+        series=[{"step": 1, "seconds": 2.0}, {"step": 2, "seconds": 4.0}],
+    )
+    assert run.step == 2
+    assert run.progress == pytest.approx(0.2)
+    assert run.eta == timedelta(seconds=8 * 3.0)
+    assert queued_run().eta is None and queued_run().progress is None
+
+
+def test_a_short_series_keeps_every_step():
+    points = [{"step": i, "loss": 1.0} for i in range(1, 4)]
+    assert series.merge([], points, 3, cap=2000) == points
+
+
+def test_a_long_series_is_thinned_evenly_keeping_evaluations_and_the_newest_step():
+    kept = []
+    for start in range(1, 50_001, 1000):  # as the job reads it: a chunk at a time
+        chunk = [{"step": i} for i in range(start, start + 1000)]
+        for point in chunk:
+            if point["step"] % 5000 == 0 or point["step"] == 1234:
+                point["eval"] = {"gain": 0.1}
+        kept = series.merge(kept, chunk, total_steps=60_000, cap=2000)
+
+    steps = [p["step"] for p in kept]
+    assert len(kept) <= 2000
+    assert steps[0] == 1 and steps[-1] == 50_000
+    assert 1234 in steps and all(s in steps for s in range(5000, 50_001, 5000))
+    # Every 30th step (60,000 planned / 2,000 points), and nothing else.
+    assert set(steps) == {1, 1234, *range(30, 50_001, 30), *range(5000, 50_001, 5000)}
+
+
+def test_a_resumed_run_replaces_the_steps_after_its_checkpoint():
+    before = [{"step": i, "loss": 1.0} for i in range(1, 6)]
+    again = [{"step": i, "loss": 2.0} for i in (4, 5, 6)]
+    merged = series.merge(before, again, 6, cap=2000)
+    assert [(p["step"], p["loss"]) for p in merged] == [
+        (1, 1.0), (2, 1.0), (3, 1.0), (4, 2.0), (5, 2.0), (6, 2.0),
+    ]  # fmt: skip
+
+
+def test_metrics_lines_split_into_steps_and_events_skipping_broken_ones():
+    text = '{"event": "plan", "steps": 3}\n{"step": 1, "loss": 1}\n{"step": 2, "lo\n[1]\n\n'
+    steps, events = series.parse_lines(text)
+    assert steps == [{"step": 1, "loss": 1}]
+    assert events == [{"event": "plan", "steps": 3}]
+
+
+def test_the_follower_reads_what_the_trainer_appended(db, tmp_path):
+    run = models.TrainingRun.objects.create(output_dir=str(tmp_path))
+    metrics = tmp_path / jobs.METRICS_FILENAME
+    follower = jobs.MetricsFollower(run)
+    assert follower.read() == {}
+    metrics.write_text('{"event": "plan", "steps": 4, "records": 6}\n{"step": 1, "loss": 3}\n')
+    assert follower.read() == {
+        "total_steps": 4,
+        "plan": {"event": "plan", "steps": 4, "records": 6},
+        "series": [{"step": 1, "loss": 3}],
+    }
+    with metrics.open("a") as f:
+        f.write('{"step": 2, "loss": 2}\n{"step": 3, "lo')  # the last line half written
+    assert follower.read()["series"] == [{"step": 1, "loss": 3}, {"step": 2, "loss": 2}]
+    metrics.write_text('{"step": 1, "loss": 9}\n')  # a resume rewrote it
+    assert follower.read()["series"] == [{"step": 1, "loss": 9}]
+
+
+# --- generation runs ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def seed_prompts(db) -> list[models.Prompt]:
+    return models.Prompt.objects.bulk_create(
+        models.Prompt(source="seed", external_id=str(i), instruction=f"Q{i}") for i in range(3)
+    )
+
+
+def test_a_generation_run_is_recorded_and_enqueued_once(seed_prompts):
+    run = generation.new_generation_run(2, prompts="source=seed", limit=2)
+    jobs.enqueue_generation(run)
+    task = DBTaskResult.objects.get()
+    assert (task.task_path, task.queue_name) == ("annotate.jobs.run_generation", "gpu")
+    with pytest.raises(jobs.JobError):
+        jobs.enqueue_generation(run)
+
+
+def test_a_generation_run_from_a_training_run_uses_its_adapter(seed_prompts):
+    trained = queued_run(status="succeeded", base_model="/models/base")
+    run = generation.new_generation_run(2, training_run=trained)
+    assert (run.adapter, run.base_model) == ("/nowhere/run", "/models/base")
+    with pytest.raises(ValidationError, match="has no adapter yet"):
+        generation.new_generation_run(3, training_run=queued_run(status="running"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompts": "source=nothing"}, "No prompts match"),
+        ({"prompts": "sometimes"}, "Prompts must be all, source=NAME or round=N"),
+        ({"overlap": 0}, "greater than or equal to 1"),
+        ({"adapter": "/elsewhere"}, "Round 1 was generated with tiny"),
+    ],
+)
+def test_a_bad_generation_run_is_refused(seed_prompts, round1, kwargs, message):
+    with pytest.raises(ValidationError, match=message):
+        generation.new_generation_run(1, **kwargs)
+    assert not models.GenerationRun.objects.exists()
+
+
+def test_generate_responses_queue_records_and_enqueues(seed_prompts, tmp_path):
+    out = StringIO()
+    call_command(
+        "generate_responses", "--round", "2", "--prompts", "source=seed", "--queue",
+        "--adapter", str(tmp_path / "no-adapter"), stdout=out, stderr=out,
+    )  # fmt: skip
+    run = models.GenerationRun.objects.get()
+    assert (run.round_number, run.prompts, run.status) == (2, "source=seed", "queued")
+    assert run.task_id
+    assert "Warning: Adapter directory" in out.getvalue()
+    assert f"Generation run {run.pk} queued" in out.getvalue()
+    assert "No worker is listening on the gpu queue" in out.getvalue()
+    assert not models.Round.objects.filter(pk=2).exists()  # the worker creates it
+
+
+def test_generate_responses_queue_checks_the_prompts_first(seed_prompts):
+    with pytest.raises(CommandError, match="--prompts must be"):
+        call_command("generate_responses", "--round", "2", "--prompts", "x", "--queue")
+    with pytest.raises(CommandError, match="No prompts match"):
+        call_command("generate_responses", "--round", "2", "--prompts", "round=9", "--queue")
+    assert not models.GenerationRun.objects.exists()
+    assert not DBTaskResult.objects.exists()
+
+
+def test_train_cut_cannot_queue_a_dry_run(db):
+    with pytest.raises(CommandError, match="nothing to --queue"):
+        call_command("train_cut", "--dry-run", "--queue")
