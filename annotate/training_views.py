@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -154,7 +155,14 @@ def show_run(request: HttpRequest, pk: int) -> HttpResponse:
     jobs.sweep_stale()  # a run whose worker was killed shows as interrupted
     run = _run(pk)
     page = "annotate/training_run.html"
-    return render(request, _template(request, page, "run-status"), _run_context(run))
+    context = _run_context(run)
+    if not request.htmx:
+        return render(request, page, context)
+    # The poll's answer: the status, and the Generate form out of band, so the form
+    # appears when the run succeeds (polling stops then).
+    status = render_to_string(f"{page}#run-status", context, request)
+    generate = render_to_string(f"{page}#generate", {**context, "oob": True}, request)
+    return HttpResponse(status + generate)
 
 
 @require_GET

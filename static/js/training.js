@@ -93,6 +93,8 @@
     }
     drawn.chart.update("none");
     drawn.canvas.dataset.points = String(drawn.spec.rows.length);
+    const count = document.querySelector("#figure-" + drawn.spec.id + " .row-count");
+    if (count) count.textContent = String(drawn.spec.rows.length);
   }
 
   function start() {

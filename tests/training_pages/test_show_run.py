@@ -92,6 +92,8 @@ def test_htmx_gets_the_status_partial(staff_client, running_run):
     assert "<html" not in html
     assert html.lstrip().startswith('<section id="run-status"')
     assert "<canvas" not in html
+    # The Generate section comes along out of band, to appear when the run succeeds.
+    assert '<section id="generate" aria-labelledby="generate-heading" hx-swap-oob="true">' in html
 
 
 def test_a_run_whose_worker_stopped_heartbeating_shows_as_interrupted(
@@ -144,5 +146,5 @@ def test_the_page_works_for_a_run_recorded_before_jobs(staff_client, staff):
         status="succeeded", metrics={"loss": 1.0}, filters={"status": "accepted", "round": None}
     )
     html = staff_client.get(run.get_absolute_url()).content.decode()
-    assert "Numbers (0 steps)" in html
+    assert 'Numbers (steps: <span class="row-count">0</span>)' in html
     assert "No steps yet." in html
