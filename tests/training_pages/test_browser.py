@@ -142,5 +142,13 @@ def test_staff_start_a_run_from_the_page_and_watch_its_curves(
     assert page.locator("#table-loss tbody tr").count() == 3
     assert run.worker_host in page.locator("#run-status").inner_text()
 
-    page.locator("#figure-holdout").scroll_into_view_if_needed()
+    assert page.locator("#figure-loss .row-count").inner_text() == "3"
     page.screenshot(path=str(artifacts_dir() / "training-run.png"), full_page=True)
+
+    # The last poll brought the Generate form: the next round, from the prompts of round 1.
+    page.get_by_label("Round number").fill("2")
+    page.get_by_label("Prompt set").fill("round=1")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("Generation of round 2 with this adapter is queued.").wait_for()
+    generation = models.GenerationRun.objects.get()
+    assert (generation.round_number, generation.training_run_id) == (2, run.pk)
