@@ -71,8 +71,10 @@ class NewTrainingRunSerializer(StrictFieldsMixin, serializers.Serializer):
     rounds = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=v.MAX_ROUND),
         default=list,
-        max_length=1000,
-        help_text="Round numbers to train on; empty: every round.",
+        # Bounded well below DATA_UPLOAD_MAX_NUMBER_FIELDS, so a form-encoded body that
+        # keeps to the schema is never refused by Django before the serializer sees it.
+        max_length=100,
+        help_text="Round numbers to train on (at most 100); empty: every round.",
     )
     since = serializers.DateField(
         required=False, allow_null=True, help_text="Only judgments made on or after this day."

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from annotate import models
+from tests.workers import start_worker  # noqa: F401 (a real db_worker, for the browser test)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from django.conf import settings
 
 from annotate import models
 from tests.conftest import PASSWORD
-from tests.workers import start_worker, wait_for  # noqa: F401 (a fixture)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -83,7 +82,8 @@ def drawn_pixels(page, canvas_id: str) -> int:
     return page.evaluate(
         """(id) => {
             const canvas = document.getElementById(id);
-            const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            const context = canvas.getContext("2d");
+            const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
             let painted = 0;
             for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted++;
             return painted;
