@@ -341,21 +341,6 @@ class RoundViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
-class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """train_cut runs (staff): the list without the heavy fields, the detail with config,
-    data snapshot and metrics."""
-
-    schema = ApiSchema()
-    permission_classes = [perms.IsStaff]
-    queryset = models.TrainingRun.objects.select_related("created_by")
-    filterset_fields = ["status"]
-
-    def get_serializer_class(self):
-        if self.action == "retrieve":
-            return serializers.TrainingRunDetailSerializer
-        return serializers.TrainingRunSerializer
-
-
 class IgnoreAcceptHeader(negotiation.BaseContentNegotiation):
     """The export is JSON lines whatever the client accepts, and its errors are JSON;
     without this an Accept header DRF cannot match would turn into a 406."""

@@ -5,14 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import routers
 from rest_framework.permissions import IsAuthenticated
 
-from annotate import api
+from annotate import api, training_api
 
 router = routers.DefaultRouter()
 router.register("tasks", api.TaskViewSet, basename="task")
 router.register("judgments", api.JudgmentViewSet, basename="judgment")
 router.register("responses", api.ResponseViewSet, basename="response")
 router.register("rounds", api.RoundViewSet, basename="round")
-router.register("training-runs", api.TrainingRunViewSet, basename="trainingrun")
+router.register("training-runs", training_api.TrainingRunViewSet, basename="trainingrun")
 
 # drf-spectacular serves the schema to anyone by default; every endpoint here needs a login.
 signed_in = {"permission_classes": [IsAuthenticated]}

@@ -414,6 +414,10 @@ class TrainingRun(Job):
         on_delete=models.SET_NULL,
         related_name="training_runs",
     )
+    # The New run form's (or an API client's) token: the same token again finds this run
+    # instead of starting a second one (a double click). Unique, so two racing requests
+    # cannot both insert.
+    request_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created"]
@@ -422,7 +426,7 @@ class TrainingRun(Job):
         return f"Training run {self.pk} ({self.status})"
 
     def get_absolute_url(self) -> str:
-        return reverse("admin:annotate_trainingrun_change", args=[self.pk])
+        return reverse("annotate:training-run", args=[self.pk])
 
     @property
     def step(self) -> int:

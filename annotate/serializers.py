@@ -230,40 +230,6 @@ class RoundSerializer(serializers.ModelSerializer):
         ]
 
 
-class TrainingRunSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
-    )
-
-    class Meta:
-        model = models.TrainingRun
-        fields = [
-            "id",
-            "status",
-            "base_model",
-            "positive_count",
-            "negative_count",
-            "output_dir",
-            "created_by",
-            "created",
-            "started_at",
-            "finished_at",
-        ]
-
-
-class TrainingRunDetailSerializer(TrainingRunSerializer):
-    class Meta(TrainingRunSerializer.Meta):
-        fields = [
-            *TrainingRunSerializer.Meta.fields,
-            "config",
-            "filters",
-            "snapshot_path",
-            "snapshot_sha256",
-            "metrics",
-            "error",
-        ]
-
-
 @extend_schema_field(OpenApiTypes.STR)
 class DateOrDateTimeField(serializers.Field):
     """ "2024-05-01" (the start of that day) or an ISO 8601 date-time."""

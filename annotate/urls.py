@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate import views
+from annotate import training_views, views
 
 app_name = "annotate"
 urlpatterns = [
@@ -13,4 +13,19 @@ urlpatterns = [
     path("review/", views.show_review_queue, name="review-queue"),
     path("review/<int:pk>/", views.review_judgment, name="judgment-review"),
     path("review/agreement/", views.show_agreement, name="agreement"),
+    path("training/", training_views.list_runs, name="training-list"),
+    path("training/new/", training_views.new_run, name="training-new"),
+    path(
+        "training/preview/<uuid:result_id>/",
+        training_views.show_preview,
+        name="training-preview",
+    ),
+    path("training/<int:pk>/", training_views.show_run, name="training-run"),
+    path("training/<int:pk>/series/", training_views.run_series, name="training-series"),
+    path("training/<int:pk>/cancel/", training_views.cancel_run, name="training-cancel"),
+    path("training/<int:pk>/resume/", training_views.resume_run, name="training-resume"),
+    path("training/<int:pk>/generate/", training_views.generate_round, name="training-generate"),
+    path(
+        "training/<int:pk>/snapshot/", training_views.download_snapshot, name="training-snapshot"
+    ),
 ]

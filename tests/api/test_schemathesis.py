@@ -67,9 +67,11 @@ def auth(caller) -> dict:
 
 
 @pytest.fixture
-def data(caller, other_annotator, make_responses, round1):
+def data(caller, other_annotator, make_responses, round1, tmp_path, settings):
     """Something for the read endpoints to find: responses, judgments of both annotators,
-    a training run."""
+    a training run. Runs started by POST /api/training-runs/ write their snapshots under
+    tmp_path."""
+    settings.TRAINING_DIR = tmp_path / "runs"
     responses = make_responses(5, overlap=2, round=round1)
     for response in responses[:2]:
         queue.submit(caller, response, verdict="negative", critique="Too vague.")
