@@ -150,6 +150,8 @@ class ComparisonViewSet(viewsets.GenericViewSet):
         """Reserve the next pair for the caller (or return the one already reserved), with
         the side order drawn for them."""
         comparison = self.get_object()
+        if comparison.state == models.Comparison.State.WAITING:
+            compare.refresh(comparison)
         reservation = compare.next_for(request.user, comparison)
         if reservation is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from annotate import models, queue
+from annotate import generation, jobs, models, queue, workers
 from annotate import validators as v
 
 PAIRS = queue.Tables(
@@ -151,6 +151,7 @@ def create(
     with transaction.atomic():
         comparison.save()
         refresh(comparison)
+        generate_missing(comparison, created_by)
     return comparison
 
 
@@ -161,6 +162,10 @@ def sample(comparison: models.Comparison, seed: int | None = None) -> None:
     comparison.full_clean(exclude=["created_by"], validate_constraints=False)
     if comparison.system_a == comparison.system_b:
         raise ValidationError({"system_b": "Choose two different systems: A and B are the same."})
+    known = dict(system_choices())
+    for field in ("system_a", "system_b"):
+        if getattr(comparison, field) not in known:
+            raise ValidationError({field: f"There is no system {getattr(comparison, field)!r}."})
     ids = sorted(prompts_in(comparison.prompt_set).values_list("pk", flat=True).distinct())
     if not ids:
         raise ValidationError(
@@ -211,6 +216,107 @@ def refresh(comparison: models.Comparison) -> int:
         comparison.state = models.Comparison.State.OPEN
         comparison.save(update_fields=["state"])
     return len(new)
+
+
+def _generation_target(system: str) -> dict:
+    """new_generation_run's arguments that make `system` answer: its round's number and
+    model; a new round number when the system has no round yet."""
+    kind, _, arg = system.partition(":")
+    if kind == "round":
+        round = models.Round.objects.get(pk=int(arg))
+        return {
+            "round_number": round.number,
+            "adapter": round.adapter,
+            "base_model": round.base_model,
+        }
+    if system == "base":
+        round = models.Round.objects.filter(adapter="").order_by("number").first()
+        target = {"base_model": round.base_model} if round else {}
+    else:
+        run = models.TrainingRun.objects.get(pk=int(arg))
+        round = (
+            models.Round.objects.filter(Q(training_run=run) | Q(adapter=run.output_dir))
+            .order_by("number")
+            .first()
+        )
+        target = {"training_run": run}
+    if round is not None:
+        return {"round_number": round.number, **target}
+    # A new round after every round that exists or that a queued job will fill.
+    used = [
+        *models.Round.objects.values_list("number", flat=True),
+        *models.GenerationRun.objects.values_list("round_number", flat=True),
+    ]
+    return {"round_number": max(used, default=0) + 1, **target}
+
+
+def generate_missing(comparison: models.Comparison, created_by=None) -> list:
+    """Queue a generation job for each system that lacks responses to sampled prompts. The
+    job answers the comparison's prompt set (generation skips what a round already has),
+    which covers the sample. Raises ValidationError when a job cannot be recorded."""
+    queued = []
+    for side, ids in missing(comparison).items():
+        system = getattr(comparison, f"system_{side}")
+        if not ids or side in _sides_generating(comparison):
+            continue
+        try:
+            run = generation.new_generation_run(
+                prompts=comparison.prompt_set,
+                created_by=created_by,
+                **_generation_target(system),
+            )
+        except ValidationError as error:
+            messages = "; ".join(error.messages)
+            raise ValidationError(
+                {f"system_{side}": f"Cannot generate the missing responses: {messages}"}
+            ) from error
+        comparison.generation_runs.add(run)
+        jobs.enqueue_generation(run)
+        queued.append(run)
+    return queued
+
+
+def _sides_generating(comparison: models.Comparison) -> set[str]:
+    """The sides ("a", "b") whose round an active generation job of this comparison fills."""
+    active = comparison.generation_runs.filter(status__in=models.GenerationRun.ACTIVE)
+    rounds = set(active.values_list("round_number", flat=True))
+    sides = set()
+    for side in ("a", "b"):
+        target = _generation_target(getattr(comparison, f"system_{side}"))
+        if target["round_number"] in rounds:
+            sides.add(side)
+    return sides
+
+
+def generation_status(comparison: models.Comparison) -> str:
+    """A sentence on the responses still missing and the jobs generating them; "" when
+    nothing is missing."""
+    lacking = {side: len(ids) for side, ids in missing(comparison).items() if ids}
+    if not lacking:
+        return ""
+    what = " and ".join(
+        f"{n} from {system_label(getattr(comparison, f'system_{side}'))}"
+        for side, n in lacking.items()
+    )
+    runs = list(comparison.generation_runs.order_by("-pk"))
+    running = [r for r in runs if r.status == models.JobStatus.RUNNING]
+    queued = [r for r in runs if r.status == models.JobStatus.QUEUED]
+    stopped = [r for r in runs if r.status in models.GenerationRun.FINISHED and r.error]
+    if running:
+        done = ", ".join(f"{r.done_count}/{r.prompt_count}" for r in running)
+        return f"Generating on a worker: {what} missing ({done} prompts answered)."
+    if queued:
+        if workers.alive(jobs.QUEUE):
+            return f"Queued for a worker: {what} missing responses will be generated."
+        return (
+            f"Waiting for a worker: {what} missing responses are queued, and no worker "
+            f"listens on the {jobs.QUEUE} queue. Start one with "
+            f"manage.py db_worker --queue-name {jobs.QUEUE}."
+        )
+    if stopped:
+        run = stopped[0]
+        return f"Generation {run.get_status_display().lower()}: {run.error} ({what} missing)."
+    return f"Waiting for responses: {what} missing."
 
 
 # The pair queue ----------------------------------------------------------------------------

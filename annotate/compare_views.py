@@ -69,7 +69,11 @@ def _render_pair(
 @require_GET
 @annotator_required
 def show_pair(request: HttpRequest, pk: int) -> HttpResponse:
-    return _render_pair(request, _comparison(pk))
+    comparison = _comparison(pk)
+    if comparison.state == models.Comparison.State.WAITING:
+        # Generation jobs may have answered since: their responses become pairs now.
+        compare.refresh(comparison)
+    return _render_pair(request, comparison)
 
 
 def _after(request: HttpRequest, comparison: models.Comparison, notice: str) -> HttpResponse:
@@ -155,7 +159,7 @@ def show_results(request: HttpRequest, pk: int) -> HttpResponse:
         "result": compare_stats.comparison_result(comparison),
         "pairs": comparison.pairs.count(),
         "missing": compare.missing(comparison),
-        "generation": rounds.generation_status(comparison),
+        "generation": compare.generation_status(comparison),
         "scores": rounds.bt_scores(),
     }
     return render(request, "annotate/compare_results.html", context)

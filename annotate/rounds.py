@@ -109,16 +109,3 @@ def bt_scores() -> list:
     for score in scores:
         score.label = compare.system_label(score.system)
     return scores
-
-
-def generation_status(comparison: models.Comparison) -> str:
-    """A sentence on the responses still missing, or "" when none is."""
-    gaps = compare.missing(comparison)
-    lacking = [(side, len(ids)) for side, ids in gaps.items() if ids]
-    if not lacking:
-        return ""
-    systems = {"a": comparison.system_a, "b": comparison.system_b}
-    parts = ", ".join(f"{n} from {compare.system_label(systems[side])}" for side, n in lacking)
-    return (
-        f"Waiting for a worker: {parts} must be generated. Pairs appear as their responses arrive."
-    )
