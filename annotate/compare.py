@@ -179,6 +179,16 @@ def sample(comparison: models.Comparison, seed: int | None = None) -> None:
             }
         )
     comparison.prompt_ids = random.Random(comparison.seed).sample(ids, comparison.sample_size)
+    same = set(_first_per_prompt(comparison.system_a, ids).values()) & set(
+        _first_per_prompt(comparison.system_b, ids).values()
+    )
+    if same:
+        raise ValidationError(
+            {
+                "system_b": f"{system_label(comparison.system_a)} and "
+                f"{system_label(comparison.system_b)} are the same responses: choose another."
+            }
+        )
 
 
 def missing(comparison: models.Comparison) -> dict[str, list[int]]:

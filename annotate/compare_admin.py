@@ -25,7 +25,7 @@ class ComparisonAdminForm(forms.ModelForm):
         data = super().clean()
         if self.instance.pk is None and not self.errors:
             # ModelForm copies the data onto the instance only after clean(); sample() needs it.
-            for name in self.Meta.fields:
+            for name in ComparisonAdminForm.Meta.fields:
                 setattr(self.instance, name, data.get(name))
             try:
                 compare.sample(self.instance)
