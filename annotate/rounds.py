@@ -41,11 +41,11 @@ def _validation(run: models.TrainingRun | None) -> dict:
     return run.metrics.get("validation") or {}
 
 
-def _win_rate(system: str, other: str, results: dict) -> WinRate | None:
-    """The newest comparison between the two systems, as `system`'s win rate over `other`."""
+def _win_rate(system: str, others: set[str], results: dict) -> WinRate | None:
+    """The newest comparison of `system` with one of `others`, as `system`'s win rate."""
     for comparison, result in results.items():
-        pair = (comparison.system_a, comparison.system_b)
-        if set(pair) != {system, other} or result.win_rate is None:
+        pair = {comparison.system_a, comparison.system_b}
+        if system not in pair or not (pair - {system}) <= others or result.win_rate is None:
             continue
         low, high = result.interval
         if comparison.system_b == system:
@@ -76,6 +76,8 @@ def round_rows() -> list[RoundRow]:
             Q(system_a__startswith="round:") | Q(system_b__startswith="round:")
         ).order_by("-created", "-id")
     }
+    # The base model speaks as "base" and through every round it generated without adapter.
+    base = {"base"} | {f"round:{r.number}" for r in rounds if not r.adapter}
     rows, previous = [], None
     for round in rounds:
         counts = judged.get(round.number, {"n": 0, "negative": 0})
@@ -93,10 +95,10 @@ def round_rows() -> list[RoundRow]:
                 negative_share=counts["negative"] / counts["n"] if counts["n"] else None,
                 negative_interval=compare_stats.wilson(counts["negative"], counts["n"]),
                 alpha=alpha.get(round.number),
-                vs_previous=_win_rate(system, f"round:{previous}", results)
+                vs_previous=_win_rate(system, {f"round:{previous}"}, results)
                 if previous is not None
                 else None,
-                vs_base=_win_rate(system, "base", results),
+                vs_base=None if system in base else _win_rate(system, base, results),
             )
         )
         previous = round.number

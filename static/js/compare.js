@@ -1,4 +1,4 @@
-// Critique Loop, the comparison page: 1/2/3/4 choose, Ctrl+Enter submits, S skips.
+// Critique Loop, the comparison page: 1/2/3/4 choose, R reason, Ctrl+Enter submits, S skips.
 // The page works without this file (plain form posts); it only makes voting faster.
 (function () {
   "use strict";
@@ -44,6 +44,11 @@
     let handled = false;
     if (CHOICES[event.key]) handled = choose(CHOICES[event.key]);
     else if (event.key === "s" || event.key === "S") handled = submit(document.getElementById("pair-skip-form"));
+    else if (event.key === "r" || event.key === "R") {
+      const reason = document.querySelector("[data-vote-form] [name=reason]");
+      if (reason) reason.focus();
+      handled = Boolean(reason);
+    }
     if (handled) event.preventDefault();
   });
 
