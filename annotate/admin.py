@@ -490,3 +490,7 @@ class SkipAdmin(admin.ModelAdmin):
     @admin.display(description="reason")
     def reason_excerpt(self, obj: models.Skip) -> str:
         return excerpt(obj.reason)
+
+
+# Comparisons register their own admin (annotate/compare_admin.py).
+from annotate import compare_admin  # noqa: E402, F401

@@ -528,3 +528,179 @@ class Worker(models.Model):
     @property
     def queue_names(self) -> list[str]:
         return [q for q in self.queues.split(",") if q]
+
+
+# Blind pairwise comparisons (annotate/compare.py) ---------------------------------------
+
+
+def validate_system(value: str) -> None:
+    """A compared system: "base", "round:N" or "run:ID" (a training run's adapter)."""
+    kind, _, arg = value.partition(":")
+    if value == "base" or (kind in ("round", "run") and arg.isdigit()):
+        return
+    raise ValidationError(
+        f"A system is base, round:N or run:ID (a training run's adapter); got {value!r}."
+    )
+
+
+def validate_prompt_set(value: str) -> None:
+    kind, sep, arg = value.partition("=")
+    if value == "all" or (sep and kind == "source" and arg) or (kind == "round" and arg.isdigit()):
+        return
+    raise ValidationError(f"A prompt set is all, source=NAME or round=N; got {value!r}.")
+
+
+class Comparison(models.Model):
+    """Two systems over a sample of a prompt set, judged blind, side by side."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting for responses"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    system_a = models.CharField(max_length=40, validators=[validate_system])
+    system_b = models.CharField(max_length=40, validators=[validate_system])
+    prompt_set = models.CharField(max_length=300, default="all", validators=[validate_prompt_set])
+    sample_size = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Votes each pair needs."
+    )
+    instructions = models.TextField(
+        blank=True, validators=[MaxLengthValidator(2000)], help_text="Shown to evaluators."
+    )
+    # The sampled prompts, drawn once at creation with `seed`, in the order drawn.
+    prompt_ids = models.JSONField(default=list, blank=True, editable=False)
+    seed = models.BigIntegerField(default=0, editable=False)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING)
+    # The jobs that generate a system's missing responses (compare.generate_missing).
+    generation_runs = models.ManyToManyField(
+        "GenerationRun", blank=True, related_name="comparisons", editable=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="comparisons",
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(system_a=F("system_b")), name="comparison_two_systems"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Comparison {self.pk}: {self.system_a} vs {self.system_b}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotate:comparison-results", args=[self.pk])
+
+
+class ComparisonPair(models.Model):
+    """One prompt's two responses, A's and B's; which is shown left is drawn per assignment."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="pairs")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+")
+    response_a = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+")
+    response_b = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+")
+    overlap = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    # Kept equal to votes.count() by compare.submit, as Response.judgment_count is.
+    vote_count = models.PositiveIntegerField(default=0, editable=False)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "prompt"], name="pair_one_per_prompt"),
+        ]
+        indexes = [
+            models.Index(
+                "comparison",
+                "id",
+                condition=Q(vote_count__lt=F("overlap")),
+                name="pair_queue_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pair {self.pk} of comparison {self.comparison_id}"
+
+
+class PairReservation(models.Model):
+    """A pair handed to one evaluator, with the side order they see; it holds one of the
+    pair's slots until it is voted on, skipped or expires."""
+
+    pair = models.ForeignKey(ComparisonPair, on_delete=models.CASCADE, related_name="reservations")
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pair_reservations"
+    )
+    a_on_left = models.BooleanField()
+    created = models.DateTimeField(default=timezone.now)
+    expires = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "evaluator"], name="pair_reservation_one")
+        ]
+        indexes = [models.Index(fields=["pair", "expires"], name="pair_reservation_live_idx")]
+
+    def __str__(self) -> str:
+        return f"Pair {self.pair_id} reserved for {self.evaluator} until {self.expires}"
+
+
+class PairSkip(models.Model):
+    pair = models.ForeignKey(ComparisonPair, on_delete=models.CASCADE, related_name="skips")
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pair_skips"
+    )
+    reason = models.TextField(blank=True, validators=[MaxLengthValidator(v.MAX_REASON_CHARS)])
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pair", "evaluator"], name="pair_skip_one")]
+
+    def __str__(self) -> str:
+        return f"{self.evaluator} skipped pair {self.pair_id}"
+
+
+class Vote(models.Model):
+    """One evaluator's choice on one pair, as seen (left/right) and with the order they saw."""
+
+    class Choice(models.TextChoices):
+        LEFT = "left", "Left is better"
+        RIGHT = "right", "Right is better"
+        TIE = "tie", "Tie"
+        BOTH_BAD = "both_bad", "Both are bad"
+
+    pair = models.ForeignKey(ComparisonPair, on_delete=models.CASCADE, related_name="votes")
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="votes"
+    )
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    a_on_left = models.BooleanField()
+    reason = models.TextField(blank=True, validators=[MaxLengthValidator(v.MAX_REASON_CHARS)])
+    seconds_spent = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "evaluator"], name="vote_one_per_evaluator"),
+            models.CheckConstraint(
+                condition=Q(choice__in=["left", "right", "tie", "both_bad"]),
+                name="vote_choice_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["evaluator", "created"], name="vote_evaluator_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_choice_display()} by {self.evaluator} on pair {self.pair_id}"
+
+    @property
+    def winner(self) -> str:
+        """ "a", "b", "tie" or "both_bad": the choice with the side order undone."""
+        if self.choice in (self.Choice.TIE, self.Choice.BOTH_BAD):
+            return self.choice
+        return "a" if (self.choice == self.Choice.LEFT) == self.a_on_left else "b"

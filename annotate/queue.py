@@ -12,6 +12,8 @@ BEGIN IMMEDIATE, which takes the database's write lock, so these transactions ru
 time; everything that reads before writing therefore happens inside `transaction.atomic()`.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -66,24 +68,55 @@ def open_for(annotator, *, now: datetime | None = None) -> QuerySet:
     )
 
 
+@dataclass(frozen=True)
+class Tables:
+    """The rows a queue is made of, so the statements below serve the judging queue and the
+    pairwise-vote queue of annotate/compare.py alike: items handed out (`item`, with a
+    `count` of finished work against its `overlap`), the finished work (`done`, one per
+    person and item), skips and reservations, all pointing at the item through `fk` and at
+    the person through `person`. `open` is the SQL test for an item that takes more work
+    (alias r)."""
+
+    item: type
+    done: type
+    skip: type
+    reservation: type
+    fk: str
+    person: str
+    count: str
+    open: str
+
+
+JUDGING = Tables(
+    item=models.Response,
+    done=models.Judgment,
+    skip=models.Skip,
+    reservation=models.Reservation,
+    fk="response_id",
+    person="annotator_id",
+    count="judgment_count",
+    open="NOT r.retired AND r.judgment_count < r.overlap",
+)
+
+
 # The hot path of the task page and of every submit is written as SQL: built through the
 # ORM, the claim query alone cost about 6 ms of Python per page to compile, more than the
 # database spent running it. open_for() above stays the readable definition of "open";
 # tests/annotate/test_queue_agrees.py checks, over random queue states, that these
 # statements hand out exactly what it says, in queue order.
-_OPEN = "NOT r.retired AND r.judgment_count < r.overlap"
+_OPEN = JUDGING.open
 
 # Live reservations of other annotators on response r: the slots they hold. Parameters:
 # now, the annotator.
 _RESERVED_BY_OTHERS = """(SELECT COUNT(*) FROM {reservation} v
-   WHERE v.response_id = r.id AND v.expires > %s AND v.annotator_id <> %s)"""
+   WHERE v.{fk} = r.id AND v.expires > %s AND v.{person} <> %s)"""
 
 _CLAIM_SQL = """
-SELECT r.id FROM {response} r
-WHERE {open} AND r.round_id IS {round_test}
-  AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.response_id = r.id AND j.annotator_id = %s)
-  AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.response_id = r.id AND s.annotator_id = %s)
-  AND {reserved_by_others} < r.overlap - r.judgment_count{not_tried}
+SELECT r.id FROM {item} r
+WHERE {open}
+  AND NOT EXISTS (SELECT 1 FROM {done} j WHERE j.{fk} = r.id AND j.{person} = %s)
+  AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.{fk} = r.id AND s.{person} = %s)
+  AND {reserved_by_others} < r.overlap - r.{count}{scope}{not_tried}
 ORDER BY {order}
 LIMIT 1{lock}
 """
@@ -103,28 +136,36 @@ _SUBMIT_LOCK_SQL = (
 
 _SUBMIT_STATE_SQL = """
 SELECT
-  EXISTS (SELECT 1 FROM {judgment} j WHERE j.response_id = r.id AND j.annotator_id = %s),
+  EXISTS (SELECT 1 FROM {done} j WHERE j.{fk} = r.id AND j.{person} = %s),
   {reserved_by_others}
-FROM {response} r WHERE r.id = %s
+FROM {item} r WHERE r.id = %s
 """
 
 
-_COUNT_JUDGMENT_SQL = "UPDATE {response} SET judgment_count = judgment_count + 1 WHERE id = %s"
+_COUNT_DONE_SQL = "UPDATE {item} SET {count} = {count} + 1 WHERE id = %s"
 
-_RELEASE_SQL = "DELETE FROM {reservation} WHERE response_id = %s AND annotator_id = %s"
+_RELEASE_SQL = "DELETE FROM {reservation} WHERE {fk} = %s AND {person} = %s"
 
 
-def _sql(template: str, **parts: str) -> str:
-    reservation = models.Reservation._meta.db_table
+def _sql(template: str, tables: Tables = JUDGING, **parts: str) -> str:
+    names = {
+        "item": tables.item._meta.db_table,
+        "done": tables.done._meta.db_table,
+        "skip": tables.skip._meta.db_table,
+        "reservation": tables.reservation._meta.db_table,
+        "fk": tables.fk,
+        "person": tables.person,
+        "count": tables.count,
+    }
     return template.format(
+        # The judging queue's own statements (task, submit lock, progress) name its tables.
         response=models.Response._meta.db_table,
         judgment=models.Judgment._meta.db_table,
-        skip=models.Skip._meta.db_table,
-        reservation=reservation,
         prompt=models.Prompt._meta.db_table,
         user=get_user_model()._meta.db_table,
-        open=_OPEN,
-        reserved_by_others=_RESERVED_BY_OTHERS.format(reservation=reservation),
+        open=tables.open,
+        reserved_by_others=_RESERVED_BY_OTHERS.format(**names),
+        **names,
         **parts,
     )
 
@@ -152,38 +193,66 @@ def _task(response_id: int, annotator, now: datetime) -> models.Response:
     return response
 
 
-def _claim(annotator, now: datetime) -> models.Response | None:
-    """Lock the first open response in queue order and return it, or None."""
+def claim(
+    tables: Tables,
+    person,
+    now: datetime,
+    walks: list[tuple[str, list, str]],
+    load: Callable[[int], tuple[object, bool]],
+):
+    """Lock the first open item in queue order and return load(item id)'s object, or None.
+
+    `walks` are (extra SQL condition on r, its parameters, ORDER BY), tried in turn.
+    load(id) returns the object and whether the item still has a free slot for `person`,
+    counted by a new statement (see below).
+    """
     skip_locked = connection.features.has_select_for_update_skip_locked
-    # Newest round first, responses without a round last, then oldest: two statements
-    # rather than one ORDER BY round DESC NULLS LAST, so each is a plain walk of
-    # response_queue_idx (round DESC, id) instead of a sort of every open response.
     tried: list[int] = []
-    for round_test, order in (("NOT NULL", "r.round_id DESC, r.id"), ("NULL", "r.id")):
+    for scope, scope_params, order in walks:
         for _ in range(MAX_CLAIM_ATTEMPTS):
             sql = _sql(
                 _CLAIM_SQL,
-                round_test=round_test,
+                tables,
+                scope=scope,
                 order=order,
                 not_tried=f"\n  AND r.id NOT IN ({', '.join(['%s'] * len(tried))})"
                 if tried
                 else "",
                 lock="\nFOR UPDATE OF r SKIP LOCKED" if skip_locked else "",
             )
-            row = _fetchone(sql, [annotator.pk, annotator.pk, _at(now), annotator.pk, *tried])
+            row = _fetchone(
+                sql, [person.pk, person.pk, _at(now), person.pk, *scope_params, *tried]
+            )
             if row is None:
                 break
-            response = _task(row[0], annotator, now)
+            found, free = load(row[0])
             # On PostgreSQL the candidate query read reservations from a snapshot taken
             # before its row lock was granted, so one committed meanwhile by another
-            # next_for is invisible to it; a new statement, _task's, sees it. On SQLite
+            # next_for is invisible to it; a new statement, load's, sees it. On SQLite
             # nothing could have committed meanwhile: this transaction holds the database's
             # write lock.
-            free = response.overlap - response.judgment_count
-            if not skip_locked or response.reserved_by_others < free:
-                return response
-            tried.append(response.pk)
+            if not skip_locked or free:
+                return found
+            tried.append(row[0])
     return None
+
+
+def _claim(annotator, now: datetime) -> models.Response | None:
+    """Lock the first open response in queue order and return it, or None."""
+
+    def load(response_id: int) -> tuple[models.Response, bool]:
+        response = _task(response_id, annotator, now)
+        free = response.overlap - response.judgment_count
+        return response, response.reserved_by_others < free
+
+    # Newest round first, responses without a round last, then oldest: two walks rather
+    # than one ORDER BY round DESC NULLS LAST, so each is a plain walk of
+    # response_queue_idx (round DESC, id) instead of a sort of every open response.
+    walks = [
+        (" AND r.round_id IS NOT NULL", [], "r.round_id DESC, r.id"),
+        (" AND r.round_id IS NULL", [], "r.id"),
+    ]
+    return claim(JUDGING, annotator, now, walks, load)
 
 
 _LOCK_USER_SQL = "SELECT 1 FROM {user} WHERE id = %s FOR UPDATE"
@@ -193,37 +262,60 @@ _LOCK_USER_SQL = "SELECT 1 FROM {user} WHERE id = %s FOR UPDATE"
 # have retired it, or an import filled it, since it was handed out).
 _HELD_SQL = """
 SELECT v.id, v.expires > %s AND {open}
-  AND NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.response_id = r.id AND j.annotator_id = %s)
-FROM {reservation} v JOIN {response} r ON r.id = v.response_id
-WHERE v.annotator_id = %s
+  AND NOT EXISTS (SELECT 1 FROM {done} j WHERE j.{fk} = r.id AND j.{person} = %s)
+FROM {reservation} v JOIN {item} r ON r.id = v.{fk}
+WHERE v.{person} = %s{scope}
 ORDER BY v.created, v.id
 """
+
+
+def held(tables: Tables, person, now: datetime, scope: str = "", params: list = ()) -> int | None:
+    """The id of the person's reservation worth keeping (within `scope`, a condition on
+    r), after deleting the stale ones; None when there is none. Locks the person's row
+    first: one next_for at a time per person (two browser tabs), so nobody collects two
+    reservations. SQLite already runs these transactions one at a time. The reservations
+    are read by a new statement once the lock is granted, so they include one that another
+    tab committed meanwhile. Call inside transaction.atomic()."""
+    with connection.cursor() as cursor:
+        if connection.features.has_select_for_update:
+            cursor.execute(_sql(_LOCK_USER_SQL, tables), [person.pk])
+        cursor.execute(
+            _sql(_HELD_SQL, tables, scope=scope), [_at(now), person.pk, person.pk, *params]
+        )
+        rows = cursor.fetchall()
+    # Expired or no longer wanted reservations are deleted here, lazily, by their owner.
+    stale, keep = [], None
+    for reservation_id, wanted in rows:
+        if wanted:
+            keep = reservation_id
+            break
+        stale.append(reservation_id)
+    if stale:
+        tables.reservation.objects.filter(pk__in=stale).delete()
+    return keep
+
+
+def slot_state(tables: Tables, person, item_id: int, now: datetime) -> tuple[bool, int]:
+    """(whether the person already did this item, live reservations of others on it): read
+    by a new statement after the item's row lock is granted, so it sees what the previous
+    holder of the lock committed."""
+    return _fetchone(_sql(_SUBMIT_STATE_SQL, tables), [person.pk, _at(now), person.pk, item_id])
+
+
+def count_done(tables: Tables, person, item_id: int) -> None:
+    """One more finished piece of work on the item; the person's reservation is released."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_COUNT_DONE_SQL, tables), [item_id])
+        cursor.execute(_sql(_RELEASE_SQL, tables), [item_id, person.pk])
 
 
 def next_for(annotator, *, now: datetime | None = None) -> models.Reservation | None:
     """The annotator's live reservation, reused or new; None when nothing is left."""
     now = now or timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One next_for at a time per annotator (two browser tabs), so nobody collects two
-        # reservations. SQLite already runs these transactions one at a time. The held
-        # reservations are read by a new statement once the lock is granted, so they
-        # include one that another tab committed meanwhile.
-        if connection.features.has_select_for_update:
-            cursor.execute(_sql(_LOCK_USER_SQL), [annotator.pk])
-        cursor.execute(_sql(_HELD_SQL), [_at(now), annotator.pk, annotator.pk])
-        # Expired or no longer wanted reservations are deleted here, lazily, by their owner.
-        stale = []
-        for reservation_id, wanted in cursor.fetchall():
-            if wanted:
-                if stale:
-                    models.Reservation.objects.filter(pk__in=stale).delete()
-                return models.Reservation.objects.select_related("response__prompt").get(
-                    pk=reservation_id
-                )
-            stale.append(reservation_id)
-        if stale:
-            models.Reservation.objects.filter(pk__in=stale).delete()
-
+    with transaction.atomic():
+        kept = held(JUDGING, annotator, now)
+        if kept is not None:
+            return models.Reservation.objects.select_related("response__prompt").get(pk=kept)
         response = _claim(annotator, now)
         if response is None:
             return None
@@ -281,10 +373,7 @@ def submit(
             raise QueueError("This response has been retired and takes no more judgments.")
         # A new statement after the lock is granted, so it sees what the previous holder
         # of the lock committed (another tab of this annotator, another annotator).
-        judged, reserved = _fetchone(
-            _sql(_SUBMIT_STATE_SQL),
-            [annotator.pk, _at(now), annotator.pk, response.pk],
-        )
+        judged, reserved = slot_state(JUDGING, annotator, response.pk, now)
         if judged:
             raise AlreadyJudged()
         if judgment_count + reserved >= overlap:
@@ -302,9 +391,7 @@ def submit(
         # keys point at rows we hold: skip the three queries full_clean() would spend.
         judgment.full_clean(exclude=["response", "annotator"], validate_constraints=False)
         judgment.save()
-        with connection.cursor() as cursor:
-            cursor.execute(_sql(_COUNT_JUDGMENT_SQL), [response.pk])
-            cursor.execute(_sql(_RELEASE_SQL), [response.pk, annotator.pk])
+        count_done(JUDGING, annotator, response.pk)
     response.judgment_count = judgment_count + 1
     return judgment
 

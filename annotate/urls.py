@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate import training_views, views
+from annotate import compare_views, training_views, views
 
 app_name = "annotate"
 urlpatterns = [
@@ -28,4 +28,19 @@ urlpatterns = [
     path(
         "training/<int:pk>/snapshot/", training_views.download_snapshot, name="training-snapshot"
     ),
+    path("compare/", compare_views.list_comparisons, name="compare"),
+    path("compare/new/", compare_views.create_comparison, name="comparison-create"),
+    path("compare/<int:pk>/", compare_views.show_pair, name="compare-pair"),
+    path(
+        "compare/<int:pk>/pairs/<int:pair_pk>/vote/",
+        compare_views.vote_pair,
+        name="pair-vote",
+    ),
+    path(
+        "compare/<int:pk>/pairs/<int:pair_pk>/skip/",
+        compare_views.skip_pair,
+        name="pair-skip",
+    ),
+    path("compare/<int:pk>/results/", compare_views.show_results, name="comparison-results"),
+    path("rounds/", compare_views.show_rounds, name="rounds"),
 ]
