@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate import views
+from annotate import lens_views, views
 
 app_name = "annotate"
 urlpatterns = [
@@ -13,4 +13,7 @@ urlpatterns = [
     path("review/", views.show_review_queue, name="review-queue"),
     path("review/<int:pk>/", views.review_judgment, name="judgment-review"),
     path("review/agreement/", views.show_agreement, name="agreement"),
+    path("lens/preview/", lens_views.preview_lens, name="lens-preview"),
+    path("lens/preview/<uuid:job_id>/", lens_views.show_preview, name="lens-preview-result"),
+    path("judgments/<int:pk>/lens/", lens_views.judgment_lens, name="judgment-lens"),
 ]
