@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tasks import TaskResultStatus
-from django_tasks.exceptions import TaskResultDoesNotExist
+from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 
 from annotate import lens, models, roles
 from annotate import validators as v
@@ -87,7 +87,7 @@ def _job(job_id: uuid.UUID, task, user):
     """The job, if it is this task's and the user may read it; else a 404."""
     try:
         job = task.get_result(str(job_id))
-    except TaskResultDoesNotExist:
+    except (TaskResultDoesNotExist, TaskResultMismatch):
         raise Http404("No such lens job.") from None
     # A preview's arguments: (response_id, critique, user_id), see lens.enqueue_preview.
     if task is lens.preview and job.args[2] != user.pk and not roles.is_reviewer(user):
