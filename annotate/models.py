@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator
@@ -280,14 +282,113 @@ class Guideline(models.Model):
         return self.title
 
 
-class TrainingRun(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+class JobStatus(models.TextChoices):
+    """A job's life: queued -> running -> succeeded / failed / interrupted / cancelled."""
 
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    INTERRUPTED = "interrupted", "Interrupted"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Job(models.Model):
+    """What a training run and a generation run share as jobs on a worker (annotate/jobs.py).
+
+    `heartbeat_at` is written by the worker every few seconds while it runs the job; a
+    running job whose heartbeat is older than RUN_HEARTBEAT_TIMEOUT lost its worker and is
+    marked interrupted by jobs.sweep_stale().
+    """
+
+    Status = JobStatus
+    ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+    FINISHED = (
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+        JobStatus.INTERRUPTED,
+        JobStatus.CANCELLED,
+    )
+
+    status = models.CharField(
+        max_length=11, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+    )
+    error = models.TextField(blank=True)
+    worker_host = models.CharField(max_length=255, blank=True, help_text="Where it ran last.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    log_tail = models.TextField(blank=True, help_text="The last lines of the job's output.")
+    cancel_requested = models.BooleanField(default=False)
+    task_id = models.CharField(
+        max_length=64, blank=True, help_text="The django-tasks result id of the last enqueue."
+    )
+    created = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.is_active and not self.cancel_requested
+
+    @property
+    def can_resume(self) -> bool:
+        return self.status in (JobStatus.FAILED, JobStatus.INTERRUPTED, JobStatus.CANCELLED)
+
+    @property
+    def duration(self):
+        """Running time so far (or in all, once finished); None before it starts."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    def request_cancel(self) -> bool:
+        """Cancel: a queued job at once, a running one at its next step (the worker sees
+        cancel_requested). False when there is nothing to cancel."""
+        model = type(self)
+        now = timezone.now()
+        if model.objects.filter(pk=self.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now
+        ):
+            self.status, self.cancel_requested, self.finished_at = JobStatus.CANCELLED, True, now
+            return True
+        if model.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
+            cancel_requested=True
+        ):
+            self.cancel_requested = True
+            return True
+        self.refresh_from_db()
+        return False
+
+    def mark_running(self) -> None:
+        self.status = JobStatus.RUNNING
+        self.started_at = self.started_at or timezone.now()
+        self.save(update_fields=["status", "started_at"])
+
+    def mark_failed(self, error: str) -> None:
+        self.mark_finished(JobStatus.FAILED, error)
+
+    def mark_finished(self, status: str, error: str = "") -> None:
+        self.status = status
+        self.error = error
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])
+
+
+class TrainingRun(Job):
+    # Series points kept at most (about): a 3-step run keeps every step, a 10-hour run
+    # every k-th step (and every evaluation), so the curves stay readable and the row small.
+    SERIES_POINTS = 2000
+
     base_model = models.CharField(max_length=1000, blank=True)
     config = models.JSONField(default=dict, blank=True)
     # The exact data the run saw: a JSONL snapshot, its hash and what was in it.
@@ -297,8 +398,15 @@ class TrainingRun(models.Model):
     negative_count = models.PositiveIntegerField(default=0)
     filters = models.JSONField(default=dict, blank=True, help_text="The selection exported.")
     metrics = models.JSONField(default=dict, blank=True)
+    # Per optimizer step, as training writes metrics.jsonl (step, loss, l_mle, l_ul,
+    # flagged, lr, tokens, tokens_per_s, peak_memory_mb, "eval" at evaluations ...),
+    # downsampled to about SERIES_POINTS (annotate/series.py).
+    series = models.JSONField(default=list, blank=True)
+    total_steps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Optimizer steps planned (from the trainer's plan)."
+    )
+    plan = models.JSONField(default=dict, blank=True, help_text="The trainer's data plan.")
     output_dir = models.CharField(max_length=1000, blank=True)
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -306,9 +414,6 @@ class TrainingRun(models.Model):
         on_delete=models.SET_NULL,
         related_name="training_runs",
     )
-    created = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -319,13 +424,31 @@ class TrainingRun(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("admin:annotate_trainingrun_change", args=[self.pk])
 
-    def mark_running(self) -> None:
-        self.status = self.Status.RUNNING
-        self.started_at = timezone.now()
-        self.save(update_fields=["status", "started_at"])
+    @property
+    def step(self) -> int:
+        """The last optimizer step reported (0 before the first)."""
+        return self.series[-1]["step"] if self.series else 0
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the planned steps done, 0..1; None before the plan is known."""
+        if not self.total_steps:
+            return None
+        return min(1.0, self.step / self.total_steps)
+
+    @property
+    def eta(self):
+        """Time left, from the mean seconds per step of the steps seen; None if unknown."""
+        if self.status != JobStatus.RUNNING or not self.total_steps or not self.series:
+            return None
+        timed = [p["seconds"] for p in self.series if p.get("seconds") is not None]
+        if not timed:
+            return None
+        left = max(0, self.total_steps - self.step)
+        return timedelta(seconds=left * sum(timed) / len(timed))
 
     def mark_succeeded(self, metrics: dict) -> None:
-        self.status = self.Status.SUCCEEDED
+        self.status = JobStatus.SUCCEEDED
         self.metrics = metrics
         self.finished_at = timezone.now()
         self.save(update_fields=["status", "metrics", "finished_at"])
@@ -366,3 +489,75 @@ class LensResult(models.Model):
         """Computed from the judgment's current critique. If the judgment is not loaded
         already, this causes a SQL query."""
         return self.critique == self.judgment.critique
+
+
+class GenerationRun(Job):
+    """A generation job: one response per selected prompt into round `round_number`, from a
+    base model or base + adapter (what `generate_responses` does)."""
+
+    round_number = models.PositiveIntegerField()
+    training_run = models.ForeignKey(
+        TrainingRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="generation_runs",
+        help_text="The run whose adapter answers (its output directory).",
+    )
+    adapter = models.CharField(max_length=1000, blank=True, help_text="Blank: the base model.")
+    base_model = models.CharField(
+        max_length=1000, blank=True, help_text="Blank: the adapter's base, or embedded."
+    )
+    prompts = models.CharField(
+        max_length=300, default="all", help_text="all, source=NAME or round=M."
+    )
+    limit = models.PositiveIntegerField(null=True, blank=True)
+    overlap = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    max_new_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1)])
+    batch_size = models.PositiveIntegerField(default=8, validators=[MinValueValidator(1)])
+    prompt_count = models.PositiveIntegerField(default=0, help_text="Prompts to answer.")
+    done_count = models.PositiveIntegerField(default=0, help_text="Prompts answered so far.")
+    created_count = models.PositiveIntegerField(default=0, help_text="Responses saved.")
+    empty_count = models.PositiveIntegerField(default=0, help_text="Empty answers left out.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="generation_runs",
+    )
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"Generation run {self.pk} for round {self.round_number} ({self.status})"
+
+    @property
+    def progress(self) -> float | None:
+        if not self.prompt_count:
+            return None
+        return min(1.0, self.done_count / self.prompt_count)
+
+
+class Worker(models.Model):
+    """A running `manage.py db_worker`, kept by its heartbeat (annotate/workers.py)."""
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    # Comma-separated with a comma at each end (",default,gpu,") so `contains ",gpu,"`
+    # finds a queue on every database; "*" listens to all.
+    queues = models.CharField(max_length=500)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["host", "pid"]
+
+    def __str__(self) -> str:
+        return f"Worker {self.host}:{self.pid} ({self.queues.strip(',')})"
+
+    @property
+    def queue_names(self) -> list[str]:
+        return [q for q in self.queues.split(",") if q]

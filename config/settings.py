@@ -228,6 +228,21 @@ LENS_THRESHOLD = envfloat("LENS_THRESHOLD")  # λ; None: the trainer's default (
 # Compute the lens of the negative judgments an import brings in (on the lens worker).
 LENS_AFTER_IMPORT = envbool("LENS_AFTER_IMPORT", "false")
 
+# A running job whose worker has not written its heartbeat for this many seconds lost its
+# worker (killed, machine gone): it shows as interrupted and can be resumed.
+RUN_HEARTBEAT_TIMEOUT = envint("RUN_HEARTBEAT_TIMEOUT", 120)
+# How often a job writes its progress (series, log tail) and heartbeat, in seconds.
+JOB_FLUSH_SECONDS = float(os.environ.get("JOB_FLUSH_SECONDS", "2"))
+# A worker writes its own heartbeat (annotate.workers) this often; workers.alive() counts
+# one as listening while it was seen within WORKER_ALIVE_SECONDS.
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("WORKER_HEARTBEAT_SECONDS", "10"))
+WORKER_ALIVE_SECONDS = envint("WORKER_ALIVE_SECONDS", 60)
+# Training processes per run on a worker: 0 = one per GPU of the box (data parallel with
+# `accelerate launch` when more than one), 1 = a single process.
+TRAINING_NUM_PROCESSES = envint("TRAINING_NUM_PROCESSES", 0)
+# This site's address, for links printed by commands (train_cut --queue).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -93,7 +93,7 @@ def test_a_critique_that_flags_most_of_the_response_gets_a_warning(
     client, reviewer, annotator, response
 ):
     judgment = judge(response, annotator, critique="All of it is wrong.")
-    store_lens(judgment, {w: 2.0 for w in response.text.split()})
+    store_lens(judgment, dict.fromkeys(response.text.split(), 2.0))
     client.force_login(reviewer)
     html = client.get(reverse("annotate:judgment-review", args=[judgment.pk])).content.decode()
     assert "This critique flags most of the response" in html

@@ -3,41 +3,56 @@
     manage.py generate_responses --round 1                            # the embedded base model
     manage.py generate_responses --round 2 --adapter runs/run-1 --prompts round=1 --limit 200
 
+    manage.py generate_responses --round 2 --adapter runs/run-1 --queue   # a worker does it
+
 Idempotent: a prompt that already has a response in the round gets no second one, so an
 interrupted run is finished by running the same command again.
+
+--queue records a GenerationRun, queues it for a worker (`manage.py db_worker --queue-name
+gpu`) and returns at once; the worker runs `generate_responses --job N`, which reads the
+options from that row and writes its progress there.
 """
 
+import argparse
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from annotate import models
+from annotate import generation, jobs, models, workers
 from annotate import validators as v
 from training import generate as gen
 from training import models as training_models
 
 # Responses generated and saved together: what an interruption can lose at most.
 CHUNK = 64
+# The options a GenerationRun stores (the rest are the command's defaults).
+JOB_OPTIONS = (
+    "adapter",
+    "base_model",
+    "prompts",
+    "limit",
+    "overlap",
+    "max_new_tokens",
+    "batch_size",
+)
 
 
 def parse_prompts(value: str) -> dict:
-    """ "all", "source=NAME" or "round=M" -> filter keyword arguments for Prompt."""
-    if value == "all":
-        return {}
-    key, sep, arg = value.partition("=")
-    if sep and key == "source" and arg:
-        return {"source": arg}
-    if sep and key == "round" and arg.isdigit():
-        return {"responses__round_id": int(arg)}
-    raise CommandError(f"--prompts must be all, source=NAME or round=N. Got {value!r}.")
+    try:
+        return generation.parse_prompts(value)
+    except ValueError:
+        raise CommandError(
+            f"--prompts must be all, source=NAME or round=N. Got {value!r}."
+        ) from None
 
 
 class Command(BaseCommand):
     help = "Generate one response per prompt into round N, from a base model or an adapter."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--round", type=int, required=True, help="The round to fill.")
+        parser.add_argument("--round", type=int, help="The round to fill (required).")
         parser.add_argument("--adapter", help="A train_cut output directory (LoRA adapter).")
         parser.add_argument(
             "--base-model", help="Local model directory. Default: the adapter's, or embedded."
@@ -49,8 +64,22 @@ class Command(BaseCommand):
         parser.add_argument("--overlap", type=int, default=1, help="Judgments per response.")
         parser.add_argument("--max-new-tokens", type=int, default=256)
         parser.add_argument("--batch-size", type=int, default=8)
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="Record a generation run, queue it for a worker and return at once.",
+        )
+        # The worker's child: the options come from GenerationRun N.
+        parser.add_argument("--job", type=int, help=argparse.SUPPRESS)
 
     def handle(self, *args, **options) -> None:
+        self.job = None
+        if options["job"] is not None:
+            self.job = models.GenerationRun.objects.get(pk=options["job"])
+            options.update({name: getattr(self.job, name) or None for name in JOB_OPTIONS})
+            options["round"] = self.job.round_number
+        if options["round"] is None:
+            raise CommandError("--round is required: the round number to fill.")
         if options["round"] < 0:
             raise CommandError("--round must be a round number (0 or more).")
         for name in ("overlap", "max_new_tokens", "batch_size"):
@@ -58,11 +87,14 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must be at least 1.")
         if options["limit"] is not None and options["limit"] < 1:
             raise CommandError("--limit must be at least 1.")
+        if options["queue"]:
+            return self.enqueue(options)
         base, adapter = self.check_model(options)
         selected = self.select_prompts(options)
         round = self.get_round(options["round"], base, adapter)
         todo = list(selected.exclude(responses__round=round).order_by("pk"))
         generator = gen.generator_name(base, adapter)
+        self.progress(prompt_count=len(todo))
         if not todo:
             self.stdout.write(f"{round} already has a response to every selected prompt.")
             return
@@ -82,9 +114,45 @@ class Command(BaseCommand):
             saved, skipped = self.save(round, prompts, texts, generator, options["overlap"])
             created, empty = created + saved, empty + skipped
             self.stdout.write(f"{start + len(prompts)}/{len(todo)} done.")
+            self.progress(
+                done_count=start + len(prompts), created_count=created, empty_count=empty
+            )
         self.stdout.write(self.style.SUCCESS(f"{round}: {created} new responses."))
         if empty:
             self.stdout.write(f"{empty} prompts got an empty response and were left out.")
+
+    def progress(self, **counts) -> None:
+        """Under a worker: the counts on the GenerationRun, for its page."""
+        if self.job is not None:
+            models.GenerationRun.objects.filter(pk=self.job.pk).update(**counts)
+
+    def enqueue(self, options: dict) -> None:
+        """Fast checks, then record and queue; a path missing here is only a warning."""
+        parse_prompts(options["prompts"])
+        adapter = options["adapter"] or ""
+        try:
+            base, resolved = self.check_model(options)
+            adapter = resolved or ""
+        except CommandError as error:
+            self.stderr.write(f"Warning: {error} (the worker checks again on its machine).")
+        try:
+            run = generation.new_generation_run(
+                options["round"],
+                adapter=adapter,
+                base_model=options["base_model"] or "",
+                **{name: options[name] for name in JOB_OPTIONS[2:]},
+            )
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
+        jobs.enqueue_generation(run)
+        self.stdout.write(
+            f"Generation run {run.pk} queued: round {run.round_number} on the {jobs.QUEUE} queue."
+        )
+        if not workers.alive(jobs.QUEUE):
+            self.stdout.write(
+                f"No worker is listening on the {jobs.QUEUE} queue yet: start one with "
+                f"`python manage.py db_worker --queue-name {jobs.QUEUE}`."
+            )
 
     def check_model(self, options: dict) -> tuple[str | None, str | None]:
         """Resolve and check the adapter and base model before anything loads."""
@@ -104,29 +172,20 @@ class Command(BaseCommand):
     def get_round(self, number: int, base: str | None, adapter: str | None) -> models.Round:
         base_name = training_models.check_base_model(base)
         run = models.TrainingRun.objects.filter(output_dir=adapter).first() if adapter else None
-        round, created = models.Round.objects.get_or_create(
+        if conflict := generation.round_conflict(number, base_name, adapter or ""):
+            raise CommandError(conflict)
+        round, _ = models.Round.objects.get_or_create(
             number=number,
             defaults={"base_model": base_name, "adapter": adapter or "", "training_run": run},
         )
-        if not created and (round.base_model, round.adapter) != (base_name, adapter or ""):
-            was = round.adapter or round.base_model or "another model"
-            raise CommandError(
-                f"{round} was generated with {was}. Use a new round number for another model."
-            )
         return round
 
     def select_prompts(self, options: dict):
-        selected = (
-            models.Prompt.objects.filter(**parse_prompts(options["prompts"]))
-            .distinct()
-            .order_by("pk")
-        )
-        if options["limit"] is not None:
-            selected = selected[: options["limit"]]
-        ids = list(selected.values_list("pk", flat=True))
-        if not ids:
-            raise CommandError(f"No prompts match --prompts {options['prompts']}.")
-        return models.Prompt.objects.filter(pk__in=ids)
+        parse_prompts(options["prompts"])
+        try:
+            return generation.select_prompts(options["prompts"], options["limit"])
+        except ValueError:
+            raise CommandError(f"No prompts match --prompts {options['prompts']}.") from None
 
     def save(
         self,

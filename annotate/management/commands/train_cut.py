@@ -4,11 +4,17 @@
     manage.py train_cut --round 2 --max-steps 50 --threshold=1.2 --weight_unlike=0.5
     manage.py train_cut --dry-run                     # the plan only; trains nothing
     manage.py train_cut --resume                      # continue the newest unfinished run
+    manage.py train_cut --round 2 --queue             # record it; a worker trains it
 
 The selected judgments are snapshotted to JSONL beside the adapter: that file, its sha256
 and its counts are the run's exact data, recorded on a TrainingRun with the config, the
 metrics and the outcome. Any `--name=value` not listed below overrides a field of
 training.config.CUTConfig.
+
+With --queue the run is recorded (snapshot, config) and queued for a worker
+(`manage.py db_worker --queue-name gpu`, see annotate/jobs.py); the command prints the run's
+page and returns at once. A base model path missing on this machine is then only a
+warning: the worker checks it again on its own.
 """
 
 import dataclasses
@@ -19,7 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Max
 
-from annotate import exports, models
+from annotate import exports, jobs, models, series, workers
 from training import data as training_data
 from training import models as training_models
 from training import trainer
@@ -70,6 +76,12 @@ class Command(BaseCommand):
             help="Continue the newest failed or interrupted run (or the one in --output).",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="Record the run and queue it for a worker (db_worker --queue-name gpu); "
+            "print its page and return at once.",
+        )
 
     def handle(self, *args, **options) -> None:
         reserved = sorted(RESERVED_KEYS & {_key(o) for o in options["overrides"]})
@@ -79,8 +91,12 @@ class Command(BaseCommand):
                 "--output, --resume), not as an override. To train on a file, use "
                 "`python -m training train --data FILE`."
             )
+        if options["queue"] and options["dry_run"]:
+            raise CommandError("--dry-run trains nothing, so there is nothing to --queue.")
         if options["resume"]:
             run, config = self.resume(options)
+            if options["queue"]:
+                return self.enqueue(run, config, resume=True)
         else:
             config = self.build_config(options)
             selection = exports.select_judgments(options["status"], options["round"])
@@ -90,12 +106,29 @@ class Command(BaseCommand):
                 self.say_device()  # a real run hears it from the trainer
                 return self.dry_run(config, selection)
             run, config = self.record_run(config, selection, options)
+            if options["queue"]:
+                return self.enqueue(run, config, resume=False)
         self.train(run, config, progress=not options["no_progress"])
+
+    def enqueue(self, run: models.TrainingRun, config: CUTConfig, *, resume: bool) -> None:
+        run.config = {**config.to_dict(), "resume_from": ""}
+        run.save(update_fields=["config"])
+        try:
+            (jobs.enqueue_resume if resume else jobs.enqueue_training)(run)
+        except jobs.JobError as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(f"Training run {run.pk} queued on the {jobs.QUEUE} queue.")
+        self.stdout.write(f"Watch it at {jobs.page_url(run)}")
+        if not workers.alive(jobs.QUEUE):
+            self.stdout.write(
+                f"No worker is listening on the {jobs.QUEUE} queue yet: start one with "
+                f"`python manage.py db_worker --queue-name {jobs.QUEUE}`."
+            )
 
     def build_config(self, options: dict) -> CUTConfig:
         """Every check that can fail cheaply, before any data is written or model loaded."""
         try:
-            base = training_models.check_base_model(options["base_model"])
+            base = self.check_base_model(options)
             config = apply_overrides(CUTConfig(), options["overrides"])
             changes = {"base_model": None if base == training_models.EMBEDDED else base}
             if options["max_steps"] is not None:
@@ -103,6 +136,16 @@ class Command(BaseCommand):
             return dataclasses.replace(config, **changes)
         except ValueError as error:
             raise CommandError(str(error)) from error
+
+    def check_base_model(self, options: dict) -> str:
+        """The name to record; with --queue a path missing here is a warning only."""
+        try:
+            return training_models.check_base_model(options["base_model"])
+        except ValueError as error:
+            if not options["queue"]:
+                raise
+            self.stderr.write(f"Warning: {error} The worker checks again on its machine.")
+            return str(options["base_model"])
 
     def empty_message(self, options: dict) -> str:
         where = f" in round {options['round']}" if options["round"] is not None else ""
@@ -142,7 +185,7 @@ class Command(BaseCommand):
                 "continue the run that wrote it."
             )
         run = models.TrainingRun.objects.create(
-            base_model=training_models.check_base_model(config.base_model),
+            base_model=config.base_model or training_models.EMBEDDED,
             filters={"status": options["status"], "round": options["round"]},
         )
         try:
@@ -168,7 +211,10 @@ class Command(BaseCommand):
         return run, config
 
     def resume(self, options: dict):
-        runs = models.TrainingRun.objects.exclude(status=models.TrainingRun.Status.SUCCEEDED)
+        Status = models.JobStatus
+        runs = models.TrainingRun.objects.filter(
+            status__in=[Status.FAILED, Status.INTERRUPTED, Status.CANCELLED]
+        )
         if options["output"]:
             runs = runs.filter(output_dir=str(Path(options["output"]).expanduser().resolve()))
         run = runs.exclude(snapshot_path="").order_by("-created").first()
@@ -201,15 +247,23 @@ class Command(BaseCommand):
         return run, config
 
     def train(self, run: models.TrainingRun, config: CUTConfig, *, progress: bool) -> None:
+        run.worker_host = workers.host_name()
+        run.save(update_fields=["worker_host"])
         run.mark_running()
         try:
             result = trainer.train(config, progress=progress, log=self.stdout.write)
         except KeyboardInterrupt:
-            run.mark_failed("Interrupted. Continue it with `manage.py train_cut --resume`.")
+            self.keep_series(run)
+            run.mark_finished(
+                models.JobStatus.INTERRUPTED,
+                "Interrupted. Continue it with `manage.py train_cut --resume`.",
+            )
             raise
         except Exception as error:
+            self.keep_series(run)
             run.mark_failed(f"{type(error).__name__}: {error}")
             raise CommandError(f"Training run {run.pk} failed: {error}") from error
+        self.keep_series(run)
         metrics = {
             **result.metrics,
             "stopped_early": result.stopped_early,
@@ -227,6 +281,18 @@ class Command(BaseCommand):
             "Generate the next round with it: python manage.py generate_responses "
             f"--round {latest + 1} --adapter {result.output_dir}"
         )
+
+    def keep_series(self, run: models.TrainingRun) -> None:
+        """The steps the trainer wrote to metrics.jsonl, as a run from a worker has them."""
+        path = Path(run.output_dir) / trainer.METRICS_FILENAME
+        if not path.is_file():
+            return
+        steps, events = series.parse_lines(path.read_text(encoding="utf-8", errors="replace"))
+        for event in events:
+            if event.get("event") == "plan" and isinstance(event.get("steps"), int):
+                run.total_steps, run.plan = event["steps"], event
+        run.series = series.merge(run.series, steps, run.total_steps, run.SERIES_POINTS)
+        run.save(update_fields=["series", "total_steps", "plan"])
 
 
 def _key(override: str) -> str:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0003_response_queue_idx_open_only'),
+        ('annotate', '0004_jobs_training_generation_workers'),
     ]
 
     operations = [

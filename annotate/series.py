@@ -1,0 +1,67 @@
+"""A training run's metric series: the per-step lines of metrics.jsonl, kept readable.
+
+A 3-step run keeps all 3 points; a 10-hour run of 50,000 steps keeps every k-th step, k
+the same along the whole run (so the curve is evenly sampled), plus every evaluation, the
+first and the newest step. Pure functions: the job (annotate/jobs.py) and the inline path
+of train_cut call them.
+"""
+
+import json
+import math
+
+# Keys of a metrics.jsonl line that are events, not steps ({"event": "plan", ...}).
+EVENT = "event"
+
+
+def parse_lines(text: str) -> tuple[list[dict], list[dict]]:
+    """Complete JSON lines of metrics.jsonl -> (step records, event records).
+
+    A line that does not parse (a partial write, or garbage) is skipped.
+    """
+    steps, events = [], []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        if EVENT in record:
+            events.append(record)
+        elif isinstance(record.get("step"), int):
+            steps.append(record)
+    return steps, events
+
+
+def merge(series: list[dict], new: list[dict], total_steps: int | None, cap: int) -> list[dict]:
+    """The series with the new step records added, thinned to about `cap` points.
+
+    A new record for step N replaces every kept point from step N on: a resumed run
+    repeats the steps after its last checkpoint, and its numbers are the ones that count.
+    """
+    merged = list(series)
+    for record in new:
+        step = record["step"]
+        while merged and merged[-1]["step"] >= step:
+            merged.pop()
+        merged.append(record)
+    return thin(merged, total_steps, cap)
+
+
+def thin(series: list[dict], total_steps: int | None, cap: int) -> list[dict]:
+    """Keep steps that are multiples of one stride, evaluations, the first and the last."""
+    if len(series) <= cap:
+        return series
+    stride = max(1, math.ceil((total_steps or 0) / cap))
+    while True:
+        kept = [
+            point
+            for i, point in enumerate(series)
+            if i == 0 or i == len(series) - 1 or "eval" in point or point["step"] % stride == 0
+        ]
+        if len(kept) <= cap or stride > series[-1]["step"]:
+            return kept
+        stride *= 2
