@@ -4,7 +4,6 @@ kept fresh when the critique changes."""
 import re
 from html.parser import HTMLParser
 
-import pytest
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
@@ -16,11 +15,6 @@ HX = {"HX-Request": "true"}
 
 def lens_url(judgment) -> str:
     return reverse("annotate:judgment-lens", args=[judgment.pk])
-
-
-@pytest.fixture
-def worker(monkeypatch):
-    monkeypatch.setattr(lens, "worker_alive", lambda: True)
 
 
 def judge(response, annotator, critique="The capital is not Paris.", **kw):
@@ -111,7 +105,7 @@ def test_without_a_lens_the_review_page_offers_to_compute_it(
 
 
 def test_computing_a_judgments_lens_queues_a_job_and_polls_until_it_is_stored(
-    client, reviewer, annotator, response, worker
+    client, reviewer, annotator, response, lens_worker
 ):
     judgment = judge(response, annotator)
     client.force_login(reviewer)
@@ -129,8 +123,7 @@ def test_computing_a_judgments_lens_queues_a_job_and_polls_until_it_is_stored(
     assert [m["text"] for m in marks(html)] == ["Paris."]
 
 
-def test_computing_without_a_worker_says_so(client, reviewer, annotator, response, monkeypatch):
-    monkeypatch.setattr(lens, "worker_alive", lambda: False)
+def test_computing_without_a_worker_says_so(client, reviewer, annotator, response):
     judgment = judge(response, annotator)
     client.force_login(reviewer)
     page = client.post(lens_url(judgment), headers=HX)
@@ -262,7 +255,7 @@ def test_the_admin_shows_the_judgments_lens(client, staff, annotator, response):
 
 
 def test_the_admin_action_queues_the_lens_of_the_selected_negative_judgments(
-    client, staff, annotator, other_annotator, make_responses, worker
+    client, staff, annotator, other_annotator, make_responses, lens_worker
 ):
     first, second, third = make_responses(3)
     negative = judge(first, annotator)

@@ -16,12 +16,6 @@ def result_url(job_id) -> str:
 
 
 @pytest.fixture
-def worker(monkeypatch):
-    """A lens worker that is listening (its heartbeat is fresh)."""
-    monkeypatch.setattr(lens, "worker_alive", lambda: True)
-
-
-@pytest.fixture
 def alice(client, annotator):
     client.force_login(annotator)
     return annotator
@@ -56,7 +50,7 @@ def test_the_edit_page_has_the_preview_button(client, alice, response):
     assert "Preview what training will learn" in html
 
 
-def test_it_queues_a_preview_job_and_the_fragment_polls_for_it(client, task, worker):
+def test_it_queues_a_preview_job_and_the_fragment_polls_for_it(client, task, lens_worker):
     page = preview(client, task, "  The capital is Lyon.  ", **HX)
     assert page.status_code == 200
     job = DBTaskResult.objects.get()
@@ -72,7 +66,7 @@ def test_it_queues_a_preview_job_and_the_fragment_polls_for_it(client, task, wor
     assert not models.LensResult.objects.exists()
 
 
-def test_the_poll_shows_the_marking_once_the_worker_is_done(client, task, worker):
+def test_the_poll_shows_the_marking_once_the_worker_is_done(client, task, lens_worker):
     preview(client, task, **HX)
     job = DBTaskResult.objects.get()
     assert (
@@ -90,8 +84,7 @@ def test_the_poll_shows_the_marking_once_the_worker_is_done(client, task, worker
     assert "4.0× as likely with the critique" in html
 
 
-def test_without_a_worker_it_says_so_at_once_and_queues_nothing(client, task, monkeypatch):
-    monkeypatch.setattr(lens, "worker_alive", lambda: False)
+def test_without_a_worker_it_says_so_at_once_and_queues_nothing(client, task):
     page = preview(client, task, **HX)
     assert page.status_code == 503
     assert "No lens worker is running" in page.content.decode()
@@ -99,14 +92,14 @@ def test_without_a_worker_it_says_so_at_once_and_queues_nothing(client, task, mo
     assert not DBTaskResult.objects.exists()
 
 
-def test_an_empty_critique_asks_for_one(client, task, worker):
+def test_an_empty_critique_asks_for_one(client, task, lens_worker):
     page = preview(client, task, "   ", **HX)
     assert page.status_code == 200
     assert "Write a critique first" in page.content.decode()
     assert not DBTaskResult.objects.exists()
 
 
-def test_a_failed_job_says_why(client, task, worker):
+def test_a_failed_job_says_why(client, task, lens_worker):
     preview(client, task, **HX)
     job = DBTaskResult.objects.get()
     finish(job.pk, failed="The model directory is missing.")
@@ -115,7 +108,9 @@ def test_a_failed_job_says_why(client, task, worker):
     assert "The model directory is missing." in html
 
 
-def test_without_javascript_the_preview_is_a_page_that_refreshes_until_done(client, task, worker):
+def test_without_javascript_the_preview_is_a_page_that_refreshes_until_done(
+    client, task, lens_worker
+):
     page = preview(client, task)
     job = DBTaskResult.objects.get()
     assert page.status_code == 302
@@ -133,25 +128,25 @@ def test_without_javascript_the_preview_is_a_page_that_refreshes_until_done(clie
 
 
 def test_an_annotator_cannot_preview_on_a_response_not_handed_to_them(
-    client, alice, response, worker
+    client, alice, response, lens_worker
 ):
     assert preview(client, response).status_code == 404
     assert not DBTaskResult.objects.exists()
 
 
-def test_an_annotator_may_preview_on_a_response_they_judged(client, alice, response, worker):
+def test_an_annotator_may_preview_on_a_response_they_judged(client, alice, response, lens_worker):
     models.Judgment.objects.create(response=response, annotator=alice, verdict="positive")
     assert preview(client, response).status_code == 302
 
 
-def test_another_annotators_preview_is_a_404(client, task, worker, other_annotator):
+def test_another_annotators_preview_is_a_404(client, task, lens_worker, other_annotator):
     preview(client, task)
     job = DBTaskResult.objects.get()
     client.force_login(other_annotator)
     assert client.get(result_url(job.pk)).status_code == 404
 
 
-def test_reviewers_and_staff_may_read_anyones_preview(client, task, worker, reviewer, staff):
+def test_reviewers_and_staff_may_read_anyones_preview(client, task, lens_worker, reviewer, staff):
     preview(client, task)
     job = DBTaskResult.objects.get()
     for user in (reviewer, staff):
@@ -159,12 +154,12 @@ def test_reviewers_and_staff_may_read_anyones_preview(client, task, worker, revi
         assert client.get(result_url(job.pk)).status_code == 200
 
 
-def test_a_reviewer_may_preview_on_any_response(client, reviewer, response, worker):
+def test_a_reviewer_may_preview_on_any_response(client, reviewer, response, lens_worker):
     client.force_login(reviewer)
     assert preview(client, response).status_code == 302
 
 
-def test_someone_in_no_group_gets_a_403(client, outsider, response, worker):
+def test_someone_in_no_group_gets_a_403(client, outsider, response, lens_worker):
     client.force_login(outsider)
     assert preview(client, response).status_code == 403
 
