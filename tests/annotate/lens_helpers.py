@@ -1,7 +1,13 @@
 """Building stored lens results for the lens tests, as a worker would store them."""
 
+import contextlib
 import math
+import os
+import subprocess
+import sys
+import time
 
+from django.conf import settings
 from django_tasks_db.models import DBTaskResult
 
 from annotate import lens, models
@@ -45,3 +51,70 @@ def finish(job_id: str, return_value=None, failed: str | None = None) -> None:
         row.set_failed(ValueError(failed))
     else:
         row.set_successful(return_value)
+
+
+def database_url() -> str:
+    """The URL of the database this test uses (the test database), for a subprocess."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db["USER"] or "postgres"
+    auth = f"{user}:{db['PASSWORD']}" if db["PASSWORD"] else user
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextlib.contextmanager
+def lens_worker_process(base_model, timeout: float = 60.0):
+    """A real `manage.py db_worker --queue-name lens` on the test database, scoring with
+    `base_model`; yields once its heartbeat says it listens, stops it afterwards."""
+    from annotate import workers
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "LENS_BASE_MODEL": str(base_model),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    command = [
+        sys.executable,
+        "manage.py",
+        "db_worker",
+        "--queue-name",
+        "lens",
+        "--interval",
+        "0.05",
+        "--no-startup-delay",
+        "--no-reload",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: workers.alive("lens") or process.poll() is not None, timeout)
+        if process.poll() is not None:
+            raise AssertionError(f"the worker exited: {process.stdout.read()}")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(condition, timeout: float, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"still not true after {timeout} s")
