@@ -8,13 +8,8 @@ import pytest
 
 from annotate import models
 from tests.annotate.lens_helpers import lens_worker_process
-from tests.annotate.test_browser import (  # noqa: F401 (page is a fixture)
-    artifacts_dir,
-    log_in,
-    make_user,
-    page,
-    pytestmark,
-)
+from tests.annotate.test_browser import artifacts_dir, log_in, make_user, pytestmark
+from tests.annotate.test_browser import page as browser  # noqa: F401 (a fixture)
 
 pytestmark = [*pytestmark, pytest.mark.slow]
 
@@ -46,8 +41,9 @@ def scene(transactional_db):
 
 
 def test_the_preview_and_the_review_page_mark_what_training_will_learn(
-    page, live_server, scene, model_dir, settings
+    browser, live_server, scene, model_dir, settings
 ):
+    page = browser
     # λ = 1 with a random tiny model: about half the tokens come out flagged.
     settings.LENS_THRESHOLD = 1.0
     base = live_server.url
