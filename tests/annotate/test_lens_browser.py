@@ -41,9 +41,9 @@ def scene(transactional_db):
 
 
 def test_the_preview_and_the_review_page_mark_what_training_will_learn(
-    browser, live_server, scene, model_dir, settings
+    request, live_server, scene, model_dir, settings
 ):
-    page = browser
+    page = request.getfixturevalue("browser")  # test_browser's page fixture
     # λ = 1 with a random tiny model: about half the tokens come out flagged.
     settings.LENS_THRESHOLD = 1.0
     base = live_server.url
