@@ -3,6 +3,8 @@
 data      import/export/admin changelist at 100,000 rows, SQLite and PostgreSQL
 load      gunicorn + simulated annotators, SQLite and PostgreSQL
 training  `python -m training bench` with a CPU-sized shape
+lens-page the lens preview through the page and a real lens worker (not in "all": it
+          loads the embedded model)
 """
 
 import subprocess
@@ -12,8 +14,14 @@ import sys
 def main(argv: list[str]) -> None:
     which = argv[0] if argv and not argv[0].startswith("-") else "all"
     rest = argv[1:] if argv and not argv[0].startswith("-") else argv
+    if which == "lens-page":
+        from bench import lens_page
+
+        return lens_page.main(rest)
     if which not in ("data", "load", "training", "all"):
-        raise SystemExit(f"Unknown benchmark {which!r}: choose data, load, training or all.")
+        raise SystemExit(
+            f"Unknown benchmark {which!r}: choose data, load, training, lens-page or all."
+        )
     if which in ("data", "all"):
         from bench import data_io
 
