@@ -45,10 +45,13 @@ class PreviewForm(forms.Form):
 
 
 def _render(request: HttpRequest, partial: str, context: dict, status: int = 200):
-    """The fragment for htmx, else the whole page around it."""
+    """The fragment for htmx, else the whole page around it. htmx swaps only 2xx answers,
+    so a fragment always comes with 200; the page keeps its status."""
     panel = f"{PANEL}#{partial}"
     context = {**context, "panel_template": panel, "poll_ms": POLL_MS}
-    page = render(request, panel if request.htmx else PAGE, context, status=status)
+    page = render(
+        request, panel if request.htmx else PAGE, context, status=200 if request.htmx else status
+    )
     if context.get("poll_url") and not request.htmx:
         page["Refresh"] = "1"  # without JavaScript the page polls by reloading itself
     return page

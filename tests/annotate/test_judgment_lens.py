@@ -127,7 +127,7 @@ def test_computing_without_a_worker_says_so(client, reviewer, annotator, respons
     judgment = judge(response, annotator)
     client.force_login(reviewer)
     page = client.post(lens_url(judgment), headers=HX)
-    assert page.status_code == 503
+    assert page.status_code == 200  # htmx swaps only 2xx answers
     assert "No lens worker is running" in page.content.decode()
     assert not DBTaskResult.objects.exists()
 

@@ -86,10 +86,21 @@ def test_the_poll_shows_the_marking_once_the_worker_is_done(client, task, lens_w
 
 def test_without_a_worker_it_says_so_at_once_and_queues_nothing(client, task):
     page = preview(client, task, **HX)
-    assert page.status_code == 503
+    assert page.status_code == 200  # htmx swaps only 2xx answers
     assert "No lens worker is running" in page.content.decode()
     assert "db_worker --queue-name lens" in page.content.decode()
     assert not DBTaskResult.objects.exists()
+    page = preview(client, task)  # without JavaScript: the page, with its status
+    assert page.status_code == 503
+    assert "No lens worker is running" in page.content.decode()
+    assert not DBTaskResult.objects.exists()
+
+
+def test_a_worker_on_other_queues_only_does_not_count(client, task):
+    from annotate import workers
+
+    workers.register("gpu-only", ["default", "gpu"])
+    assert "No lens worker is running" in preview(client, task, **HX).content.decode()
 
 
 def test_an_empty_critique_asks_for_one(client, task, lens_worker):
