@@ -189,3 +189,32 @@ def test_a_lens_compute_job_is_not_a_preview(client, alice, response, annotator)
 
 def test_preview_answers_only_post(client, alice):
     assert client.get(PREVIEW).status_code == 405
+
+
+def test_the_reviewer_can_preview_an_edited_critique_on_the_review_page(
+    client, reviewer, annotator, response, lens_worker
+):
+    judgment = models.Judgment.objects.create(
+        response=response, annotator=annotator, verdict="negative", critique="Vague."
+    )
+    client.force_login(reviewer)
+    html = client.get(reverse("annotate:judgment-review", args=[judgment.pk])).content.decode()
+    edit = html[
+        html.index('id="edit-details"') : html.index("</details>", html.index("edit-details"))
+    ]
+    assert "Preview what training will learn" in edit
+    assert f'name="response" value="{response.pk}"' in edit
+    page = client.post(
+        PREVIEW,
+        {
+            "response": response.pk,
+            "critique": "Paris is right; the phrasing is odd.",
+            "action": "edit",
+            "review_note": "",
+        },
+        headers=HX,
+    )
+    assert "Computing what training will learn" in page.content.decode()
+    assert (
+        DBTaskResult.objects.get().args_kwargs["args"][1] == "Paris is right; the phrasing is odd."
+    )
