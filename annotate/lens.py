@@ -138,6 +138,7 @@ def store(judgment: models.Judgment, critique: str, result: dict) -> models.Lens
             "flagged_spans": result["flagged_spans"],
             "flagged_share": result["flagged_share"],
             "tokens": result["tokens"],
+            "truncated": bool(result.get("truncated", False)),
             "computed_at": timezone.now(),
         },
     )

@@ -476,6 +476,8 @@ class LensResult(models.Model):
     flagged_share = models.FloatField(default=0.0)
     # [{"start", "end", "log_ratio", "flagged"}, ...] per response token, in characters.
     tokens = models.JSONField(default=list, blank=True)
+    # The response ran past the trainer's cutoff: its end is neither trained on nor scored.
+    truncated = models.BooleanField(default=False)
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -94,7 +94,7 @@ def marking(text: str, tokens, spans=None) -> SafeString:
 @register.simple_tag
 def lens_view(lens, text: str, spans=None) -> dict:
     """What the panel shows for a lens result (a LensResult or a job's dict)."""
-    get = lens.get if isinstance(lens, dict) else lambda name: getattr(lens, name)
+    get = lens.get if isinstance(lens, dict) else lambda name: getattr(lens, name, None)
     tokens = get("tokens") or []
     flagged_spans = get("flagged_spans") or []
     share = float(get("flagged_share") or 0.0)
@@ -106,6 +106,7 @@ def lens_view(lens, text: str, spans=None) -> dict:
         "share": share,
         "model": get("model"),
         "threshold": get("threshold"),
+        "truncated": bool(get("truncated")),
         "too_little": share < lens_module.LOW_SHARE,
         "too_much": share > lens_module.HIGH_SHARE,
         "highlighted": highlighted,
