@@ -280,3 +280,14 @@ def test_marks_are_focusable_and_labelled(client, reviewer, annotator, response)
     [mark] = marks(html)
     assert mark["tabindex"] == "0"
     assert re.fullmatch(r"Flagged “France”: 1\.6× as likely with the critique", mark["aria-label"])
+
+
+def test_a_response_longer_than_the_cutoff_says_its_end_is_not_marked(
+    client, reviewer, annotator, response
+):
+    judgment = judge(response, annotator)
+    stored = store_lens(judgment, {"Paris.": 2.0})
+    client.force_login(reviewer)
+    assert "longer than training" not in client.get(lens_url(judgment)).content.decode()
+    models.LensResult.objects.filter(pk=stored.pk).update(truncated=True)
+    assert "longer than training" in client.get(lens_url(judgment)).content.decode()
