@@ -3,7 +3,12 @@
     python -m training train --data triples.jsonl --base-model DIR --output OUT \
         [--max-steps N] [--resume latest|DIR] [--dry-run] [--threshold=1.2 ...]
     python -m training generate --adapter OUT --data prompts.jsonl --output responses.jsonl
+    python -m training lens --data judged.jsonl --output lens.jsonl [--adapter OUT] ...
     python -m training bench [--preset llama-3.2-1b] [--records 8] ...
+
+SIGTERM or SIGINT stops `train` after the optimizer step it is in: it saves a checkpoint,
+appends {"event": "stopped", ...} to metrics.jsonl and exits with status 75; `--resume latest`
+continues it (training/callbacks.py).
 
 Several GPUs (data parallel): `accelerate launch -m training train ...` or
 `torchrun --nproc-per-node N -m training train ...`. Any CUTConfig field can be set with
@@ -13,7 +18,9 @@ Several GPUs (data parallel): `accelerate launch -m training train ...` or
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from training.callbacks import STOPPED_EXIT_CODE, StopSignals, TrainCallbacks
 from training.config import CUTConfig, apply_overrides
 
 
@@ -45,6 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--seed", type=int, default=42)
     generate.add_argument("--limit", type=int, help="answer only the first N records")
 
+    lens = commands.add_parser(
+        "lens", help="the tokens each critique flags (what CUT pushes down)", allow_abbrev=False
+    )
+    lens.add_argument("--data", required=True, help="JSONL (or JSON array) of judged records")
+    lens.add_argument("--output", required=True, help="JSONL to write, one line a record")
+    lens.add_argument("--base-model", help="local model dir or hub id (default: embedded)")
+    lens.add_argument("--adapter", help="adapter directory written by train")
+    lens.add_argument("--threshold", type=float, help="λ (default: the adapter's, or 1.1)")
+    lens.add_argument("--template", default="auto", choices=["auto", "chat", "alpaca"])
+    lens.add_argument("--cutoff-len", type=int, help="longest sequence in tokens")
+    lens.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU if any)")
+    lens.add_argument("--dtype", choices=["bfloat16", "float32"], help="default: see lens.py")
+
     bench = commands.add_parser(
         "bench", help="time SFT, our CUT step and the official one", allow_abbrev=False
     )
@@ -55,11 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     try:
         if args.command == "train":
-            return run_train(args, extra)
+            # Installed before anything heavy loads: a signal while the model loads stops the
+            # run before its first step instead of killing it.
+            with StopSignals() as signals:
+                return run_train(args, extra, signals)
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "generate":
             return run_generate(args)
+        if args.command == "lens":
+            return run_lens(args)
         bench_module.main(args)
         return 0
     except ValueError as error:
@@ -67,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
+def run_train(
+    args: argparse.Namespace, overrides: list[str], signals: StopSignals | None = None
+) -> int:
     from training import data, trainer
 
     for item in overrides:
@@ -92,7 +119,12 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
         from training import models
 
         models.check_base_model(config.base_model)  # fail before anything heavy loads
-    result = trainer.train(config, progress=not args.no_progress)
+    callbacks = TrainCallbacks(should_stop=signals.should_stop if signals else None)
+    result = trainer.train(config, progress=not args.no_progress, callbacks=callbacks)
+    if result.stopped_on_request:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(result.stop_reason)
+        return STOPPED_EXIT_CODE
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun / accelerate launch, one process reports
     numbers = {k: result.metrics[k] for k in ("steps", "loss", "l_mle", "l_ul", "flagged")}
@@ -119,6 +151,30 @@ def run_generate(args: argparse.Namespace) -> int:
         limit=args.limit,
     )
     print(f"Wrote {count} responses to {args.output}.")
+    return 0
+
+
+def run_lens(args: argparse.Namespace) -> int:
+    from training import lens
+
+    records, skipped = lens.read_records(args.data)  # bad data fails before the model loads
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise ValueError(f"Cannot write {output}: directory {output.parent} does not exist.")
+    if args.threshold is not None and not args.threshold > 0:
+        raise ValueError(f"--threshold (λ) must be positive. Got {args.threshold}.")
+    scorer = lens.LensScorer.load(
+        args.base_model,
+        args.adapter,
+        device=args.device,
+        template=args.template,
+        cutoff_len=args.cutoff_len,
+        dtype=args.dtype,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    count = lens.score_file(scorer, records, output, threshold=args.threshold)
+    note = f" ({skipped} records without a judgment skipped)" if skipped else ""
+    print(f"Wrote the lens of {count} records to {output} with {scorer.model_name}{note}.")
     return 0
 
 

@@ -180,6 +180,9 @@ class Example:
     judged_ids: list[int] | None  # T(x, j) for a negative record, cut the same way
     response_ids: list[int]  # the same tokens in every view of the record
     truncated: bool = False
+    # [start, end) of each response token in the record's output, None for tokens outside
+    # it (end of turn, EOS); filled only when encoded with offsets (the lens)
+    response_offsets: list[tuple[int, int] | None] | None = None
 
     @property
     def tokens(self) -> int:
@@ -190,12 +193,25 @@ class Example:
         return total
 
 
-def encode(triple: Triple, tokenizer, template: str, cutoff: int) -> Example:
+def encode(
+    triple: Triple, tokenizer, template: str, cutoff: int, *, offsets: bool = False
+) -> Example:
+    """A record's token ids as every view uses them (templates, then left truncation).
+
+    offsets=True also maps each response token to its characters in triple.output (the
+    lens); the ids are the same either way.
+    """
     plain_text = templates.build_prompt(
         tokenizer, triple.instruction, triple.input, None, template
     )
     plain = templates.encode_prompt(tokenizer, plain_text, template)
-    response = templates.encode_response(tokenizer, plain_text, plain, triple.output, template)
+    spans = None
+    if offsets:
+        response, spans = templates.encode_response_with_offsets(
+            tokenizer, plain_text, plain, triple.output, template
+        )
+    else:
+        response = templates.encode_response(tokenizer, plain_text, plain, triple.output, template)
     prompt, cut_response = templates.fit_to_cutoff(plain, response, cutoff)
     truncated = len(prompt) < len(plain) or len(cut_response) < len(response)
     judged = None
@@ -208,7 +224,9 @@ def encode(triple: Triple, tokenizer, template: str, cutoff: int) -> Example:
         # identical response tokens.
         judged, _ = templates.fit_to_cutoff(judged_full, response, cutoff)
         truncated = truncated or len(judged) < len(judged_full)
-    return Example(triple.negative, prompt, judged, cut_response, truncated)
+    if spans is not None:
+        spans = spans[: len(cut_response)]
+    return Example(triple.negative, prompt, judged, cut_response, truncated, spans)
 
 
 # --- batching ----------------------------------------------------------------------------

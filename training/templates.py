@@ -91,24 +91,70 @@ def encode_response(
     prompt's length, so its first token is the one the model produces after the prompt;
     if the joint tokenization does not start with the prompt's tokens, it is tokenized alone.
     """
-    suffix = _response_text(tokenizer, prompt_text, response, template)
-    joint = encode_prompt(tokenizer, prompt_text + suffix, template)
-    if template == "alpaca" and tokenizer.eos_token_id is not None:
-        joint.append(tokenizer.eos_token_id)
+    return _encode_response(tokenizer, prompt_text, prompt_ids, response, template, False)[0]
+
+
+def encode_response_with_offsets(
+    tokenizer, prompt_text: str, prompt_ids: list[int], response: str, template: str
+) -> tuple[list[int], list[tuple[int, int] | None]]:
+    """encode_response's ids, and where each token lies in `response` ([start, end) in
+    characters), from the tokenizer's offset mapping of the very same tokenization.
+
+    A token that covers none of the response's own characters (the chat template's
+    end-of-turn, the EOS) gets None; one that reaches past the response is clipped to it.
+    Needs a fast (Rust) tokenizer.
+    """
+    return _encode_response(tokenizer, prompt_text, prompt_ids, response, template, True)
+
+
+def _encode_response(
+    tokenizer, prompt_text: str, prompt_ids: list[int], response: str, template: str, offsets
+) -> tuple[list[int], list[tuple[int, int] | None] | None]:
+    before, after = _around_response(tokenizer, template)
+    suffix = before + response + after
+    eos = (
+        [tokenizer.eos_token_id]
+        if template == "alpaca" and tokenizer.eos_token_id is not None
+        else []
+    )
+    joint, spans = _tokenize(tokenizer, prompt_text + suffix, template == "alpaca", offsets)
     n = len(prompt_ids)
-    if len(joint) > n and joint[:n] == prompt_ids:
-        return joint[n:]
-    alone = list(tokenizer(suffix, add_special_tokens=False)["input_ids"])
-    if template == "alpaca" and tokenizer.eos_token_id is not None:
-        alone.append(tokenizer.eos_token_id)
-    return alone
+    if len(joint) + len(eos) > n and joint[:n] == prompt_ids:
+        ids, spans, start = joint[n:], spans[n:] if offsets else None, len(prompt_text)
+    else:
+        ids, spans = _tokenize(tokenizer, suffix, False, offsets)
+        start = 0
+    ids = ids + eos
+    if not offsets:
+        return ids, None
+    start += len(before)  # where the response's own characters begin in the tokenized text
+    end = start + len(response)
+    mapped = []
+    for s, e in [*spans, (0, 0)] if eos else spans:
+        s, e = max(s, start), min(e, end)
+        mapped.append((s - start, e - start) if s < e else None)
+    return ids, mapped
 
 
-def _response_text(tokenizer, prompt_text: str, response: str, template: str) -> str:
+def _tokenize(
+    tokenizer, text: str, special: bool, offsets: bool
+) -> tuple[list[int], list[tuple[int, int]] | None]:
+    if not offsets:
+        return list(tokenizer(text, add_special_tokens=special)["input_ids"]), None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(
+            "Token offsets need a fast tokenizer (tokenizer.json); this model's tokenizer is "
+            "a slow one."
+        )
+    encoded = tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
+    return list(encoded["input_ids"]), [tuple(pair) for pair in encoded["offset_mapping"]]
+
+
+def _around_response(tokenizer, template: str) -> tuple[str, str]:
+    """What the template writes before and after the response text itself."""
     if template == "alpaca":
-        return response
-    before, after = _assistant_turn(tokenizer, tokenizer.chat_template)
-    return before + response + after
+        return "", ""
+    return _assistant_turn(tokenizer, tokenizer.chat_template)
 
 
 _SENTINEL = "\x01response\x01"

@@ -35,10 +35,13 @@ from torch import Tensor, nn
 
 from training import data as data_module
 from training import loss as loss_module
+from training.callbacks import TrainCallbacks
 from training.config import CONFIG_FILENAME, CUTConfig
 
 RUN_FILENAME = "run.json"  # data sha256, counts, metrics and the stop reason, beside the adapter
-METRICS_FILENAME = "metrics.jsonl"  # one JSON object per optimizer step (and per evaluation)
+# One JSON object per optimizer step ({"step": N, ...}), and event lines ({"event": "plan"
+# | "stopped", ...}) that readers of the step lines skip (iter_metrics does).
+METRICS_FILENAME = "metrics.jsonl"
 STATE_FILENAME = "trainer_state.pt"  # optimizer, scheduler, data position, RNG, in checkpoints
 CHECKPOINT_DIR = "checkpoints"
 
@@ -47,8 +50,11 @@ CHECKPOINT_DIR = "checkpoints"
 class TrainResult:
     output_dir: str
     metrics: dict  # final loss, l_mle, l_ul, flagged, validation, loss_curve, steps, ...
-    stopped_early: bool = False
-    stop_reason: str = ""
+    stopped_early: bool = False  # the collapse guard stopped it (the adapter was saved)
+    stop_reason: str = ""  # why it stopped early or on request, in a sentence
+    # Stopped by TrainCallbacks.should_stop or a signal: a checkpoint was saved and no final
+    # adapter; resume_from="latest" continues the run.
+    stopped_on_request: bool = False
 
 
 # --- log-probabilities at response positions ---------------------------------------------
@@ -525,13 +531,17 @@ def train(
     log: Callable[[str], object] = print,
     model: nn.Module | None = None,
     tokenizer=None,
+    callbacks: TrainCallbacks | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter with CUT and save it in config.output_dir.
 
     model/tokenizer: an already built causal LM and its tokenizer (tests pass a tiny one);
     by default config.base_model is loaded with training.models. The model gets LoRA
-    layers injected in place.
+    layers injected in place. callbacks: follow the steps and stop the run on request
+    (training.callbacks); a stopped run saves a checkpoint, not the adapter, and returns
+    with stopped_on_request.
     """
+    callbacks = callbacks or TrainCallbacks()
     from accelerate import Accelerator
 
     config.validate()
@@ -626,6 +636,15 @@ def train(
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
         metrics_file = _open_metrics(output_dir, state.step)
+
+    def event(record: dict) -> None:
+        if main:
+            metrics_file.write(json.dumps(record) + "\n")
+            metrics_file.flush()
+            if callbacks.on_event is not None:
+                callbacks.on_event(record)
+
+    event(_plan_event(plan, state.step))
     bar = None
     if progress and main:
         from tqdm.auto import tqdm
@@ -638,8 +657,22 @@ def train(
     def sync(should: bool):
         return contextlib.nullcontext() if should else accelerator.no_sync(scorer)
 
+    def save_checkpoint() -> None:
+        rng = _gather_rng_states(accelerator)  # every process's dropout stream
+        if main:
+            _save_checkpoint(
+                output_dir, config, peft_model, optimizer, scheduler, state, rng, data_sha256
+            )
+        accelerator.wait_for_everyone()
+
+    # Asked before the first step too, so a run cancelled while its model loaded stops now.
+    stop_request = _stop_requested(callbacks, accelerator) if state.step < plan.steps else ""
+    # The generator advances the data position when it yields: never take a step to drop it.
+    steps = _remaining_steps(lengths, config, state, plan.steps, rank, world)
     try:
-        for micro in _remaining_steps(lengths, config, state, plan.steps, rank, world):
+        if stop_request:
+            save_checkpoint()
+        for micro in [] if stop_request else steps:
             started = time.perf_counter()
             stats = []
             for i, indices in enumerate(micro):
@@ -683,6 +716,8 @@ def train(
             if main:
                 metrics_file.write(json.dumps(record) + "\n")
                 metrics_file.flush()
+                if callbacks.on_step is not None:
+                    callbacks.on_step(record)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(
@@ -690,26 +725,31 @@ def train(
                 )
             if stop_reason:
                 break
-            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
-                rng = _gather_rng_states(accelerator)  # every process's dropout stream
-                if main:
-                    _save_checkpoint(
-                        output_dir,
-                        config,
-                        peft_model,
-                        optimizer,
-                        scheduler,
-                        state,
-                        rng,
-                        data_sha256,
-                    )
-                accelerator.wait_for_everyone()
+            if state.step < plan.steps:
+                stop_request = _stop_requested(callbacks, accelerator)
+            if stop_request or (
+                config.checkpoint_every and state.step % config.checkpoint_every == 0
+            ):
+                save_checkpoint()
+            if stop_request:
+                break
+        if stop_request:
+            event({"event": "stopped", "reason": stop_request, "step": state.step})
     finally:
         if bar is not None:
             bar.close()
         if main:
             metrics_file.close()
 
+    if stop_request:
+        message = (
+            f"Stopped at step {state.step} of {plan.steps} on request ({stop_request}); "
+            f"the checkpoint is in {output_dir / CHECKPOINT_DIR}. Continue with resume_from="
+            "latest (--resume latest)."
+        )
+        say(message)
+        metrics = _final_metrics(state, holdout, "")
+        return TrainResult(str(output_dir), metrics, False, message, stopped_on_request=True)
     if stop_reason:
         say(stop_reason)
         load_lora_state(peft_model, state.best["state"])
@@ -730,13 +770,51 @@ def train(
 
 
 def _open_metrics(output_dir: Path, step: int):
-    """metrics.jsonl for appending, without lines past `step` (left by an interrupted run)."""
+    """metrics.jsonl for appending, without lines past `step` (left by an interrupted run).
+
+    Event lines without a step (an earlier "plan") are kept: the file tells the run's story.
+    """
     path = output_dir / METRICS_FILENAME
     kept = []
     if step and path.exists():
-        kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        kept = [
+            line
+            for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step
+        ]
     path.write_text("".join(line + "\n" for line in kept))
     return open(path, "a")  # noqa: SIM115 (closed in train's finally)
+
+
+def _plan_event(plan: data_module.Plan, step: int) -> dict:
+    """The first line a run writes: what it will do (a supervisor's progress total)."""
+    return {
+        "event": "plan",
+        "steps": plan.steps,  # optimizer steps of the whole run
+        "records": plan.records,
+        "align_p": plan.align_p,
+        "align_n": plan.align_n,
+        "tokens": plan.tokens,  # over all training views of one epoch
+        "holdout": plan.holdout_positives + plan.holdout_negatives,
+        "template": plan.template,
+        "truncated": plan.truncated,
+        "start_step": step,  # > 0 when resumed from a checkpoint
+    }
+
+
+def _stop_requested(callbacks: TrainCallbacks, accelerator) -> str:
+    """ "" to go on, or why to stop; every process gets the same answer (one gather)."""
+    asked = callbacks.should_stop() if callbacks.should_stop is not None else False
+    reason = asked if isinstance(asked, str) else ("request" if asked else "")
+    if accelerator.num_processes == 1:
+        return reason
+    # 0 = go on, 1 = asked by a callback, 2 = signal: the max over processes, so all stop
+    # together when any one was asked.
+    mine = 0 if not reason else 2 if reason == "signal" else 1
+    agreed = int(accelerator.gather(torch.tensor([mine], device=accelerator.device)).max())
+    if agreed == mine:
+        return reason
+    return {0: "", 1: "request", 2: "signal"}[agreed]
 
 
 def _with_resolved_template(config: CUTConfig, template: str) -> CUTConfig:
@@ -949,7 +1027,14 @@ def _describe_eval(step: int, numbers: dict) -> str:
 
 
 def iter_metrics(output_dir: str | Path) -> Iterator[dict]:
-    """The per-step metrics a run wrote, one dict per line."""
+    """The per-step metrics a run wrote, one dict per line (event lines skipped)."""
+    for record in iter_metrics_lines(output_dir):
+        if "event" not in record:
+            yield record
+
+
+def iter_metrics_lines(output_dir: str | Path) -> Iterator[dict]:
+    """Every line of metrics.jsonl: step metrics and events ({"event": "plan"|"stopped"})."""
     with open(Path(output_dir) / METRICS_FILENAME) as handle:
         for line in handle:
             if line.strip():
