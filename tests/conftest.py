@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from annotate import models
+from tests.workers import start_worker  # noqa: F401 (a fixture: a real db_worker)
 
 PASSWORD = "password-for-tests"
 
