@@ -11,6 +11,7 @@ from django.conf import settings
 from django_tasks_db.models import DBTaskResult
 
 from annotate import lens, models
+from tests.workers import database_url
 
 
 def tokens_for(text: str, flagged: dict[str, float]) -> list[dict]:
@@ -51,18 +52,6 @@ def finish(job_id: str, return_value=None, failed: str | None = None) -> None:
         row.set_failed(ValueError(failed))
     else:
         row.set_successful(return_value)
-
-
-def database_url() -> str:
-    """The URL of the database this test uses (the test database), for a subprocess."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db["USER"] or "postgres"
-    auth = f"{user}:{db['PASSWORD']}" if db["PASSWORD"] else user
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @contextlib.contextmanager
