@@ -43,12 +43,15 @@ HIGH_SHARE = 0.6
 _SCORERS: dict[tuple, object] = {}
 
 
-def model_options() -> dict:
-    """Which model the lens scores with and λ, from the settings (None: the defaults)."""
+def model_options(
+    base_model: str | None = None, adapter: str | None = None, threshold: float | None = None
+) -> dict:
+    """Which model the lens scores with and λ: what a job or command asked for, else the
+    settings of the process that scores (the worker's; None there: the defaults)."""
     return {
-        "base_model": settings.LENS_BASE_MODEL,
-        "adapter": settings.LENS_ADAPTER,
-        "threshold": settings.LENS_THRESHOLD,
+        "base_model": base_model if base_model is not None else settings.LENS_BASE_MODEL,
+        "adapter": adapter if adapter is not None else settings.LENS_ADAPTER,
+        "threshold": threshold if threshold is not None else settings.LENS_THRESHOLD,
     }
 
 
@@ -93,8 +96,10 @@ def preview(
     threshold: float | None = None,
 ) -> dict:
     """The lens of a draft critique; user_id says whose draft it is (who may read it)."""
+    options = model_options(base_model, adapter, threshold)
     response = models.Response.objects.select_related("prompt").get(pk=response_id)
-    [result] = scorer(base_model, adapter).score([record(response, critique)], threshold)
+    lens = scorer(options["base_model"], options["adapter"])
+    [result] = lens.score([record(response, critique)], options["threshold"])
     return result.to_dict()
 
 
@@ -118,7 +123,9 @@ def compute_now(
     batch: int = CHUNK,
 ) -> int:
     """Score and store in this process (a worker, or `manage.py lens --inline`)."""
-    lens = scorer(base_model, adapter)
+    options = model_options(base_model, adapter, threshold)
+    lens = scorer(options["base_model"], options["adapter"])
+    threshold = options["threshold"]
     todo = list(judgments.exclude(critique="").select_related("response__prompt").order_by("pk"))
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]
@@ -149,15 +156,15 @@ def store(judgment: models.Judgment, critique: str, result: dict) -> models.Lens
 
 
 def enqueue_preview(response: models.Response, critique: str, user) -> str:
-    """The job's id, for the page to poll."""
-    job = preview.enqueue(response.pk, critique, user.pk, **model_options())
+    """The job's id, for the page to poll. The worker scores with its own settings."""
+    job = preview.enqueue(response.pk, critique, user.pk)
     return str(job.id)
 
 
 def enqueue_compute(judgment_ids: Iterable[int], **options) -> list[str]:
-    """Bulk jobs of CHUNK judgments each; options override model_options()."""
+    """Bulk jobs of CHUNK judgments each; options (base_model, adapter, threshold)
+    override the worker's settings."""
     ids = list(judgment_ids)
-    options = {**model_options(), **options}
     return [
         str(compute.enqueue(ids[i : i + CHUNK], **options).id) for i in range(0, len(ids), CHUNK)
     ]

@@ -55,9 +55,10 @@ def finish(job_id: str, return_value=None, failed: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def lens_worker_process(base_model, timeout: float = 60.0):
+def lens_worker_process(base_model, timeout: float = 60.0, **env_settings: str):
     """A real `manage.py db_worker --queue-name lens` on the test database, scoring with
-    `base_model`; yields once its heartbeat says it listens, stops it afterwards."""
+    `base_model` (and other LENS_* settings given as keywords); yields once its heartbeat
+    says it listens, stops it afterwards."""
     from annotate import workers
 
     env = {
@@ -65,6 +66,7 @@ def lens_worker_process(base_model, timeout: float = 60.0):
         "DATABASE_URL": database_url(),
         "LENS_BASE_MODEL": str(base_model),
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        **env_settings,
     }
     command = [
         sys.executable,

@@ -41,13 +41,12 @@ def scene(transactional_db):
 
 
 def test_the_preview_and_the_review_page_mark_what_training_will_learn(
-    request, live_server, scene, model_dir, settings
+    request, live_server, scene, model_dir
 ):
     page = request.getfixturevalue("browser")  # test_browser's page fixture
-    # λ = 1 with a random tiny model: about half the tokens come out flagged.
-    settings.LENS_THRESHOLD = 1.0
     base = live_server.url
-    with lens_worker_process(model_dir):
+    # λ = 1 with a random tiny model: about half the tokens come out flagged.
+    with lens_worker_process(model_dir, LENS_THRESHOLD="1.0"):
         log_in(page, base, "alice")
         page.keyboard.press("2")  # has problems; focuses the critique
         page.keyboard.type("The year is wrong: Apollo 11 landed in 1969, not 1968.")

@@ -60,11 +60,7 @@ def test_force_recomputes_fresh_ones_and_model_options_reach_the_job(round_judgm
     run("--round", "1", "--force", "--base-model", "/models/x", "--threshold", "1.5")
     jobs = list(DBTaskResult.objects.all())
     assert sum(len(job.args_kwargs["args"][0]) for job in jobs) == 11
-    assert jobs[0].args_kwargs["kwargs"] == {
-        "base_model": "/models/x",
-        "adapter": None,
-        "threshold": 1.5,
-    }
+    assert jobs[0].args_kwargs["kwargs"] == {"base_model": "/models/x", "threshold": 1.5}
 
 
 def test_a_critique_edited_since_counts_as_needing_a_lens(round_judgments):

@@ -53,7 +53,6 @@ class Command(BaseCommand):
             self.stdout.write("Nothing to do: every selected negative judgment has its lens.")
             return
         if options["inline"]:
-            model = {**lens.model_options(), **model}
             try:
                 stored = lens.compute_now(todo, **model)
             except (ValueError, FileNotFoundError) as e:
