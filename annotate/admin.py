@@ -11,13 +11,14 @@ from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import Count, OuterRef
 from django.http import HttpRequest, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from annotate import exports, models
+from annotate import exports, lens, models
 from annotate import validators as v
 
 
@@ -190,12 +191,13 @@ class JudgmentAdmin(admin.ModelAdmin):
     search_fields = ("response__prompt__instruction", "response__text", "critique")
     list_select_related = ("response__prompt", "annotator", "reviewer")
     raw_id_fields = ("response", "annotator", "reviewer")
-    readonly_fields = ("reviewed_at", "created", "updated")
+    readonly_fields = ("reviewed_at", "created", "updated", "lens_marking")
     show_full_result_count = False
     ordering = ("-id",)
-    actions = ["accept_selected", "reject_selected", "export_selected"]
+    actions = ["accept_selected", "reject_selected", "export_selected", "compute_lens"]
     fieldsets = (
         (None, {"fields": ("response", "annotator", "verdict", "critique", "spans")}),
+        ("What training will learn", {"fields": ("lens_marking",)}),
         ("Review", {"fields": ("review_state", "reviewer", "review_note", "reviewed_at")}),
         (
             "Advanced options",
@@ -213,6 +215,30 @@ class JudgmentAdmin(admin.ModelAdmin):
                 "spans", "response__text", "response__prompt__input", "response__prompt__metadata"
             )
         )
+
+    class Media:
+        css = {"all": ["css/lens.css"]}
+
+    @admin.display(description="lens")
+    def lens_marking(self, obj: models.Judgment) -> str:
+        """The response with the tokens the critique flags marked (annotate/lens.py)."""
+        if obj.pk is None:
+            return "—"
+        return render_to_string(
+            "annotate/lens_panel.html#judgment-lens", {"judgment": obj, "admin": True}
+        )
+
+    @admin.action(description="Compute the lens of selected judgments", permissions=["change"])
+    def compute_lens(self, request: HttpRequest, queryset) -> None:
+        ids = list(lens.needing_lens(queryset.select_related(None)).values_list("pk", flat=True))
+        jobs = lens.enqueue_compute(ids)
+        message = (
+            f"Queued the lens of {len(ids)} negative judgments ({len(jobs)} jobs); "
+            "those with a lens of their current critique were left as they are."
+        )
+        if ids and not lens.worker_alive():
+            message += " No worker serves the lens queue now: start one with manage.py db_worker."
+        self.message_user(request, message, messages.SUCCESS)
 
     @admin.display(description="critique")
     def critique_excerpt(self, obj: models.Judgment) -> str:

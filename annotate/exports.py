@@ -33,6 +33,14 @@ _COLUMNS = (
     "response__round_id",
     "response_id",
 )
+# With lens=True: the stored lens, which counts only if computed from the current critique.
+_LENS_COLUMNS = (
+    "lens__critique",
+    "lens__model",
+    "lens__threshold",
+    "lens__flagged_spans",
+    "lens__flagged_share",
+)
 
 
 @dataclass
@@ -87,16 +95,22 @@ def select_judgments(
     return queryset.order_by("pk")
 
 
-def iter_triples(queryset: QuerySet, *, positive_judgment: bool = False) -> Iterator[dict]:
+def iter_triples(
+    queryset: QuerySet, *, positive_judgment: bool = False, lens: bool = False
+) -> Iterator[dict]:
     """One triple per judgment. With positive_judgment, a positive judgment's note (if it
-    has one) goes in `judgment` too; readers must then go by `verdict`."""
-    rows = queryset.values_list(*_COLUMNS).iterator(chunk_size=CHUNK_SIZE)
-    for pk, instruction, input, output, critique, verdict, username, round, response_id in rows:
+    has one) goes in `judgment` too; readers must then go by `verdict`. With lens, each
+    has `lens`: {model, threshold, flagged_spans, flagged_share}, or null where none was
+    computed for the current critique (annotate/lens.py)."""
+    columns = _COLUMNS + _LENS_COLUMNS if lens else _COLUMNS
+    rows = queryset.values_list(*columns).iterator(chunk_size=CHUNK_SIZE)
+    for row in rows:
+        pk, instruction, input, output, critique, verdict, username, round, response_id = row[:9]
         if verdict == models.Judgment.Verdict.NEGATIVE or (positive_judgment and critique):
             judgment = critique
         else:
             judgment = None
-        yield {
+        triple = {
             "id": pk,
             "instruction": instruction,
             "input": input,
@@ -107,6 +121,20 @@ def iter_triples(queryset: QuerySet, *, positive_judgment: bool = False) -> Iter
             "round": round,
             "response_id": response_id,
         }
+        if lens:
+            lens_critique, model, threshold, spans, share = row[9:]
+            fresh = lens_critique is not None and lens_critique == critique
+            triple["lens"] = (
+                {
+                    "model": model,
+                    "threshold": threshold,
+                    "flagged_spans": spans,
+                    "flagged_share": share,
+                }
+                if fresh
+                else None
+            )
+        yield triple
 
 
 def iter_jsonl(queryset: QuerySet, counts: ExportCounts | None = None, **kw) -> Iterator[str]:

@@ -227,6 +227,12 @@ def import_records(
     summary.unchanged += sum(1 for row in rows if not (row.new_response or row.new_judgment))
     if summary.prompts_created + summary.responses_created >= ANALYZE_AFTER:
         _analyze()
+    judged = [row.response_id for row in rows if row.new_judgment and row.critique]
+    if judged:
+        # settings.LENS_AFTER_IMPORT: queue the lens of the new critiques (or nothing).
+        from annotate import lens
+
+        lens.after_import(judged, source)
     return summary
 
 

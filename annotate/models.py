@@ -457,6 +457,45 @@ class TrainingRun(Job):
         self.finished_at = timezone.now()
         self.save(update_fields=["status", "metrics", "finished_at"])
 
+    def mark_failed(self, error: str) -> None:
+        self.status = self.Status.FAILED
+        self.error = error
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])
+
+
+class LensResult(models.Model):
+    """What CUT would push down for one judgment: the response tokens its critique flags
+    (annotate/lens.py computes it on a worker with training.lens).
+
+    Stored with the critique it was computed from: once the judgment's critique changes,
+    the row is stale (is_fresh is false) until a worker recomputes it.
+    """
+
+    judgment = models.OneToOneField(Judgment, on_delete=models.CASCADE, related_name="lens")
+    model = models.CharField(max_length=1000, help_text="Base model (and adapter) scored with.")
+    threshold = models.FloatField(help_text="λ: a token is flagged when p(y|x,j)/p(y|x) > λ.")
+    critique = models.TextField(help_text="The critique text the lens was computed from.")
+    flagged_spans = models.JSONField(default=list, blank=True)  # [[start, end), ...] characters
+    flagged_share = models.FloatField(default=0.0)
+    # [{"start", "end", "log_ratio", "flagged"}, ...] per response token, in characters.
+    tokens = models.JSONField(default=list, blank=True)
+    # The response ran past the trainer's cutoff: its end is neither trained on nor scored.
+    truncated = models.BooleanField(default=False)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "lens result"
+
+    def __str__(self) -> str:
+        return f"Lens of judgment {self.judgment_id} ({self.model}, λ={self.threshold})"
+
+    @property
+    def is_fresh(self) -> bool:
+        """Computed from the judgment's current critique. If the judgment is not loaded
+        already, this causes a SQL query."""
+        return self.critique == self.judgment.critique
+
 
 class GenerationRun(Job):
     """A generation job: one response per selected prompt into round `round_number`, from a

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate import compare_views, training_views, views
+from annotate import compare_views, lens_views, training_views, views
 
 app_name = "annotate"
 urlpatterns = [
@@ -43,4 +43,7 @@ urlpatterns = [
     ),
     path("compare/<int:pk>/results/", compare_views.show_results, name="comparison-results"),
     path("rounds/", compare_views.show_rounds, name="rounds"),
+    path("lens/preview/", lens_views.preview_lens, name="lens-preview"),
+    path("lens/preview/<uuid:job_id>/", lens_views.show_preview, name="lens-preview-result"),
+    path("judgments/<int:pk>/lens/", lens_views.judgment_lens, name="judgment-lens"),
 ]

@@ -35,6 +35,16 @@ def envint(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}.") from None
 
 
+def envfloat(name: str) -> float | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}.") from None
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -204,9 +214,19 @@ TRAINING_DIR = Path(os.environ.get("TRAINING_DIR", BASE_DIR / "runs"))
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default", "gpu"],
+        "QUEUES": ["default", "gpu", "lens"],
     }
 }
+
+# The critique lens (annotate/lens.py). Its jobs have a queue of their own, "lens": a preview
+# must answer in seconds, and on "gpu" it would wait behind a training run for hours. Run
+# `manage.py db_worker --queue-name lens --interval 0.1` (it keeps the model loaded).
+LENS_QUEUE = os.environ.get("LENS_QUEUE", "lens")
+LENS_BASE_MODEL = os.environ.get("LENS_BASE_MODEL") or None  # None: the embedded SmolLM2
+LENS_ADAPTER = os.environ.get("LENS_ADAPTER") or None
+LENS_THRESHOLD = envfloat("LENS_THRESHOLD")  # λ; None: the trainer's default (1.1)
+# Compute the lens of the negative judgments an import brings in (on the lens worker).
+LENS_AFTER_IMPORT = envbool("LENS_AFTER_IMPORT", "false")
 
 # A running job whose worker has not written its heartbeat for this many seconds lost its
 # worker (killed, machine gone): it shows as interrupted and can be resumed.

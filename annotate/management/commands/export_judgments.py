@@ -45,11 +45,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Put notes written on positive judgments in the judgment field too.",
         )
+        parser.add_argument(
+            "--lens",
+            action="store_true",
+            help="Add each judgment's stored lens: {model, threshold, flagged_spans, "
+            "flagged_share} (null where none is computed for the current critique).",
+        )
 
     def handle(self, *args, **options) -> None:
         since = parse_since(options["since"]) if options["since"] else None
         queryset = exports.select_judgments(options["status"], options["round"], since)
-        kw = {"positive_judgment": options["positive_judgment"]}
+        kw = {"positive_judgment": options["positive_judgment"], "lens": options["lens"]}
         if options["path"] == "-":
             counts = exports.write_jsonl(queryset, self.stdout, **kw)
         else:
