@@ -18,11 +18,15 @@ def _fast_passwords(settings):
 def _empty_cache_after_transactional_tests(request):
     # The cache is a database table (settings.CACHES) that Django's flush does not empty:
     # throttle counts from one live-server test would otherwise reach the next.
+    if not {"transactional_db", "live_server"} & set(request.fixturenames):
+        yield
+        return
+    # Asked for here, so the database is still open when this fixture ends.
+    request.getfixturevalue("transactional_db")
     yield
-    if {"transactional_db", "live_server"} & set(request.fixturenames):
-        from django.core.cache import cache
+    from django.core.cache import cache
 
-        cache.clear()
+    cache.clear()
 
 
 def make_user(username: str, *groups: str, **extra) -> User:
