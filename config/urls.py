@@ -9,3 +9,6 @@ urlpatterns = [
     path("api/", include("annotate.api_urls")),
     path("", include("annotate.urls")),
 ]
+
+# The 503 while the database is unreachable, for errors raised outside a view.
+handler500 = "annotate.unavailable.server_error"
