@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate import views
+from annotate import onboarding_views, views
 
 app_name = "annotate"
 urlpatterns = [
@@ -13,4 +13,5 @@ urlpatterns = [
     path("review/", views.show_review_queue, name="review-queue"),
     path("review/<int:pk>/", views.review_judgment, name="judgment-review"),
     path("review/agreement/", views.show_agreement, name="agreement"),
+    path("staff/users/add/", onboarding_views.add_users, name="users-add"),
 ]

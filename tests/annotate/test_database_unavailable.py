@@ -39,7 +39,10 @@ def server(closed_port):
 
 def request(base: str, path: str, *, data: dict | None = None, headers: dict | None = None):
     body = None
-    headers = {"Cookie": f"sessionid=abcdefghijklmnopqrstuvwxyz012345; csrftoken={CSRF}", **(headers or {})}
+    headers = {
+        "Cookie": f"sessionid=abcdefghijklmnopqrstuvwxyz012345; csrftoken={CSRF}",
+        **(headers or {}),
+    }
     if data is not None:
         body = urllib.parse.urlencode(data).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
