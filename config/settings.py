@@ -205,6 +205,9 @@ STORAGES = {
     },
 }
 
+# How long a set-password link from add_users (annotate/onboarding.py) stays valid.
+PASSWORD_RESET_TIMEOUT = envint("PASSWORD_LINK_DAYS", 7) * 24 * 3600
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "login"

@@ -126,3 +126,15 @@ def test_the_link_sets_a_password_once_and_then_no_longer_works(client, ada_link
 def test_a_tampered_link_does_not_work(client, ada_link):
     page = client.get(urlparse(ada_link).path[:-3] + "xyz/", follow=True)
     assert "This link no longer works" in page.content.decode()
+
+
+def test_a_link_expires_after_the_days_configured(client, ada_link, settings, monkeypatch):
+    from datetime import datetime, timedelta
+
+    from django.contrib.auth.tokens import default_token_generator
+
+    settings.PASSWORD_RESET_TIMEOUT = 7 * 24 * 3600
+    later = datetime.now() + timedelta(days=8)
+    monkeypatch.setattr(default_token_generator, "_now", lambda: later)
+    page = client.get(urlparse(ada_link).path, follow=True)
+    assert "This link no longer works" in page.content.decode()
