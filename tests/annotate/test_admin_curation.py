@@ -67,6 +67,7 @@ def test_the_admin_is_titled_critique_loop(staff_client):
     html = staff_client.get(reverse("admin:index")).content.decode()
     assert "<title>Curation | Critique Loop</title>" in html
     assert '<a href="/admin/">Critique Loop</a>' in html
+    assert '<a href="/staff/users/add/">Add many people at once</a>' in html
 
 
 def test_the_judgment_list_shows_readable_previews_of_critique_and_response(staff_client, judged):

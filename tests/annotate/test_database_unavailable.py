@@ -123,3 +123,30 @@ def test_a_database_that_answers_with_an_error_is_still_a_500(tmp_path):
         )
     assert status == 500
     assert "Retry-After" not in headers
+
+
+def test_an_error_raised_outside_a_view_gets_the_503_from_handler500(
+    closed_port, rf, django_db_blocker
+):
+    """handler500 sees what a middleware raised, e.g. saving the session after the view."""
+    import dj_database_url
+    from django.db import OperationalError
+    from django.db.utils import ConnectionHandler
+
+    from annotate import unavailable
+
+    gone = ConnectionHandler(
+        {"default": dj_database_url.parse(f"postgres://postgres@127.0.0.1:{closed_port}/x")}
+    )["default"]
+    request = rf.get("/judgments/")
+    try:
+        with django_db_blocker.unblock():  # a real connection attempt, to a closed port
+            gone.ensure_connection()
+    except OperationalError:
+        answer = unavailable.server_error(request)
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "5"
+    try:
+        raise ZeroDivisionError
+    except ZeroDivisionError:
+        assert unavailable.server_error(request).status_code == 500
