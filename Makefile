@@ -40,11 +40,17 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Chromium for the browser tests: sudo apt-get install -y chromium"; fi; }
 
+# README "Serving it": the production settings that `check --deploy` must find clean.
+DEPLOY_ENV := DEBUG=false ALLOWED_HOSTS=critique.example.org \
+  SECRET_KEY=check-deploy-only-3f1c9a7e52b84d06a9e1c47b58d2f6e0a3b9c18d74e2f5a6 \
+  DATABASE_URL=postgres://user@host:5432/critique
+
 # The whole suite: slow and browser tests included. This is what CI runs.
 test: $(VENV)/.installed browser-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEPLOY_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 	$(BIN)/pytest
 
 # Everything but the slow and browser tests, for the edit-test loop.

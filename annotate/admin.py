@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import Count, OuterRef
+from django.db.models.functions import Substr
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -18,8 +19,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from annotate import exports, lens, models
+from annotate import admin_curation, exports, lens, models
 from annotate import validators as v
+
+admin.site.site_header = "Critique Loop"
+admin.site.site_title = "Critique Loop"
+admin.site.index_title = "Curation"
+
+
+RESPONSE_PREVIEW_CHARS = 140
 
 
 def excerpt(text: str, chars: int = 80) -> str:
@@ -43,6 +51,9 @@ def recount_judgments(response_ids) -> None:
 
 
 class JudgmentForm(forms.ModelForm):
+    # Highlights edited as highlights (annotate/admin_curation.py), stored as the same JSON.
+    spans = admin_curation.SpansField(required=False, label="Highlights")
+
     class Meta:
         model = models.Judgment
         fields = (
@@ -56,6 +67,11 @@ class JudgmentForm(forms.ModelForm):
             "review_note",
             "seconds_spent",
         )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["spans"].widget.response_text = self.instance.response.text
 
     def clean(self) -> dict:
         data = super().clean()
@@ -74,14 +90,26 @@ class RejectForm(forms.Form):
 
 
 class JudgmentInline(admin.TabularInline):
+    """The response's judgments, to read; each is changed on its own page (the link),
+    where reviews are recorded with who made them."""
+
     model = models.Judgment
     fk_name = "response"
     extra = 0
-    fields = ("annotator", "verdict", "critique", "review_state", "reviewer", "created")
-    # Reviews go through the judgment's own page or the bulk actions, which record who.
-    readonly_fields = ("review_state", "reviewer", "created")
-    raw_id_fields = ("annotator",)
+    fields = ("annotator", "verdict", "critique_preview", "review_state", "reviewer", "created")
+    readonly_fields = fields
     show_change_link = True
+    classes = ("judgments-inline",)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="critique")
+    def critique_preview(self, obj: models.Judgment) -> str:
+        return admin_curation.preview_cell(obj.critique, 200)
 
 
 class ResponseInline(admin.TabularInline):
@@ -141,6 +169,9 @@ class ResponseAdmin(admin.ModelAdmin):
     inlines = [JudgmentInline]
     actions = ["retire", "unretire"]
 
+    class Media:
+        css = {"all": ["css/admin_curation.css"]}
+
     @admin.display(description="prompt")
     def prompt_excerpt(self, obj: models.Response) -> str:
         return excerpt(obj.prompt.instruction, 60)
@@ -172,8 +203,8 @@ class JudgmentAdmin(admin.ModelAdmin):
         "id",
         "verdict",
         "critique_excerpt",
-        "instruction_excerpt",
         "response_link",
+        "instruction_excerpt",
         "round",
         "annotator",
         "review_state",
@@ -191,14 +222,23 @@ class JudgmentAdmin(admin.ModelAdmin):
     search_fields = ("response__prompt__instruction", "response__text", "critique")
     list_select_related = ("response__prompt", "annotator", "reviewer")
     raw_id_fields = ("response", "annotator", "reviewer")
-    readonly_fields = ("reviewed_at", "created", "updated", "lens_marking")
+    readonly_fields = (
+        "reviewed_at",
+        "created",
+        "updated",
+        "response_rendered",
+        "others",
+        "lens_marking",
+    )
     show_full_result_count = False
     ordering = ("-id",)
     actions = ["accept_selected", "reject_selected", "export_selected", "compute_lens"]
     fieldsets = (
-        (None, {"fields": ("response", "annotator", "verdict", "critique", "spans")}),
+        (None, {"fields": ("response", "response_rendered", "annotator", "verdict", "critique")}),
+        ("Highlights", {"fields": ("spans",)}),
         ("What training will learn", {"fields": ("lens_marking",)}),
         ("Review", {"fields": ("review_state", "reviewer", "review_note", "reviewed_at")}),
+        ("Other judgments of this response", {"fields": ("others",)}),
         (
             "Advanced options",
             {"classes": ("collapse",), "fields": ("seconds_spent", "created", "updated")},
@@ -214,10 +254,13 @@ class JudgmentAdmin(admin.ModelAdmin):
             .defer(
                 "spans", "response__text", "response__prompt__input", "response__prompt__metadata"
             )
+            # The list's preview needs only the response's first characters.
+            .annotate(response_start=Substr("response__text", 1, RESPONSE_PREVIEW_CHARS + 40))
         )
 
     class Media:
-        css = {"all": ["css/lens.css"]}
+        css = {"all": ["css/admin_curation.css", "css/lens.css"]}
+        js = ["js/admin_spans.js"]
 
     @admin.display(description="lens")
     def lens_marking(self, obj: models.Judgment) -> str:
@@ -242,16 +285,32 @@ class JudgmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="critique")
     def critique_excerpt(self, obj: models.Judgment) -> str:
-        return excerpt(obj.critique)
+        return admin_curation.preview_cell(obj.critique, 160)
 
     @admin.display(description="instruction")
     def instruction_excerpt(self, obj: models.Judgment) -> str:
-        return excerpt(obj.response.prompt.instruction, 50)
+        return admin_curation.preview_cell(obj.response.prompt.instruction, 80)
 
     @admin.display(description="response", ordering="response")
     def response_link(self, obj: models.Judgment) -> str:
         url = reverse("admin:annotate_response_change", args=[obj.response_id])
-        return format_html('<a href="{}">{}</a>', url, obj.response_id)
+        start = getattr(obj, "response_start", None)
+        if start is None:
+            start = obj.response.text
+        return format_html(
+            '<a href="{}">#{}</a> {}',
+            url,
+            obj.response_id,
+            admin_curation.preview_cell(start, RESPONSE_PREVIEW_CHARS),
+        )
+
+    @admin.display(description="response as the app shows it")
+    def response_rendered(self, obj: models.Judgment) -> str:
+        return admin_curation.rendered_response(obj)
+
+    @admin.display(description="judgments")
+    def others(self, obj: models.Judgment) -> str:
+        return admin_curation.other_judgments(obj)
 
     @admin.display(description="round", ordering="response__round")
     def round(self, obj: models.Judgment) -> int | None:

@@ -34,7 +34,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from annotate import exports, filters, imports, models, queue, roles, serializers
+from annotate import exports, filters, imports, lockout, models, queue, roles, serializers
 from annotate import permissions as perms
 
 JSONL = "application/x-ndjson"
@@ -109,8 +109,9 @@ class PayloadTooLarge(exceptions.APIException):
     responses={200: serializers.TokenSerializer},
     auth=[],
 )
-class ObtainToken(ObtainAuthToken):
-    """Trade a username and password for the user's API token (created on first use)."""
+class ObtainToken(lockout.PassLockoutToMiddleware, ObtainAuthToken):
+    """Trade a username and password for the user's API token (created on first use).
+    Wrong passwords count towards the login lockout (annotate/lockout.py)."""
 
     schema = ApiSchema()
     # No session or token here: a logged-in browser needs no CSRF token to ask, and a

@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 from tqdm import tqdm
 
-from annotate import models
+from annotate import models, planner_stats
 from annotate import validators as v
 
 FORMATS = ("jsonl", "json", "csv")
@@ -36,8 +36,6 @@ EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "c
 # Keys per IN (...) lookup and rows per executemany() batch. SQLite allows 32,766
 # parameters per statement, so 1,000 stays well inside on every backend.
 BATCH_SIZE = 1000
-# Rows written after which PostgreSQL's planner statistics are refreshed (see _analyze).
-ANALYZE_AFTER = 10_000
 KNOWN_KEYS = {"id", "instruction", "input", "output", "judgment", "generator"}
 
 
@@ -225,8 +223,8 @@ def import_records(
             f"Run it again: records already there are skipped."
         ) from e
     summary.unchanged += sum(1 for row in rows if not (row.new_response or row.new_judgment))
-    if summary.prompts_created + summary.responses_created >= ANALYZE_AFTER:
-        _analyze()
+    # Whichever door the records came through, the planner learns the tables' new size.
+    planner_stats.refresh_if_grown(summary.prompts_created, summary.responses_created)
     judged = [row.response_id for row in rows if row.new_judgment and row.critique]
     if judged:
         # settings.LENS_AFTER_IMPORT: queue the lens of the new critiques (or nothing).
@@ -234,20 +232,6 @@ def import_records(
 
         lens.after_import(judged, source)
     return summary
-
-
-def _analyze() -> None:
-    """Refresh PostgreSQL's statistics after a large import.
-
-    Until autovacuum comes by, the planner keeps its estimates for the tables as they were,
-    and the admin's joined, filtered lists pick plans ten times slower.
-    """
-    if connection.vendor != "postgresql":
-        return
-    tables = (models.Prompt, models.Response, models.Judgment)
-    names = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in tables)
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {names}")
 
 
 def _check_options(source: str, round_number: int | None, overlap: int) -> None:

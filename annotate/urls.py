@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate import compare_views, lens_views, training_views, views
+from annotate import compare_views, lens_views, onboarding_views, training_views, views
 
 app_name = "annotate"
 urlpatterns = [
@@ -46,4 +46,5 @@ urlpatterns = [
     path("lens/preview/", lens_views.preview_lens, name="lens-preview"),
     path("lens/preview/<uuid:job_id>/", lens_views.show_preview, name="lens-preview-result"),
     path("judgments/<int:pk>/lens/", lens_views.judgment_lens, name="judgment-lens"),
+    path("staff/users/add/", onboarding_views.add_users, name="users-add"),
 ]

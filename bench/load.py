@@ -99,6 +99,10 @@ def _django_env(url: str) -> dict:
         DEBUG="false",
         SECRET_KEY="load-benchmark-only",
         ALLOWED_HOSTS="127.0.0.1",
+        # Plain HTTP on 127.0.0.1, no TLS proxy in front: no redirect, cookies over HTTP.
+        SECURE_SSL_REDIRECT="false",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
         LOG_LEVEL="ERROR",
         PYTHONPATH=str(ROOT),
     )

@@ -4,10 +4,13 @@ DATABASE_URL  default: a SQLite file beside manage.py
 SECRET_KEY    required when DEBUG is off
 DEBUG         "true"/"false", default true for a laptop checkout
 ALLOWED_HOSTS comma-separated, default "127.0.0.1,localhost"
+REDIS_URL     a Redis server for the cache (throttles); default the database cache
+The HTTPS settings, the login lockout (AXES_*) and the rest: README, "Configuration".
 """
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -78,11 +81,14 @@ INSTALLED_APPS = [
     "annotate",
     "django_tasks",
     "django_tasks_db",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A 503 with Retry-After instead of a 500 while the database is unreachable.
+    "annotate.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -90,6 +96,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -144,8 +152,46 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# ModelBackend, with the user's roles loaded in the same query (annotate/roles.py).
-AUTHENTICATION_BACKENDS = ["annotate.roles.RoleBackend"]
+# One cache for every worker process, so the API throttles (and anything else counted in
+# the cache) count across all of them: Redis when REDIS_URL is set, else a table in the
+# database (created by migration annotate/0004; `migrate` is enough).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+}
+
+# HTTPS behind the TLS proxy the README describes ("Serving it"). With DEBUG off each
+# defaults to the safe choice; each can be turned off from the environment.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if envbool("SECURE_PROXY_SSL_HEADER", str(not DEBUG))
+    else None
+)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", str(not DEBUG))
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", str(not DEBUG))
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", str(not DEBUG))
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", str(not DEBUG))
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", str(not DEBUG))
+
+# django-axes first (annotate/lockout.py): it refuses a locked-out username and address
+# before any password is checked. Then ModelBackend, with the user's roles loaded in the
+# same query (annotate/roles.py).
+AUTHENTICATION_BACKENDS = ["annotate.lockout.LockoutBackend", "annotate.roles.RoleBackend"]
+
+# Login lockout (django-axes): AXES_FAILURE_LIMIT wrong passwords for one username from one
+# address lock that pair out for AXES_COOLOFF_MINUTES, on the login page, the admin's and
+# the API token endpoint alike. Behind a proxy, name the header that carries the client's
+# address (AXES_IP_HEADERS=HTTP_X_FORWARDED_FOR,REMOTE_ADDR), or every client is the proxy.
+AXES_ENABLED = envbool("AXES_ENABLED", "true")
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "annotate.lockout.lockout_response"
+AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(envlist("AXES_IP_HEADERS", "REMOTE_ADDR"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -168,6 +214,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# How long a set-password link from add_users (annotate/onboarding.py) stays valid.
+PASSWORD_RESET_TIMEOUT = envint("PASSWORD_LINK_DAYS", 7) * 24 * 3600
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate:home"

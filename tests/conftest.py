@@ -15,6 +15,21 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache_after_transactional_tests(request):
+    # The cache is a database table (settings.CACHES) that Django's flush does not empty:
+    # throttle counts from one live-server test would otherwise reach the next.
+    if not {"transactional_db", "live_server"} & set(request.fixturenames):
+        yield
+        return
+    # Asked for here, so the database is still open when this fixture ends.
+    request.getfixturevalue("transactional_db")
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def make_user(username: str, *groups: str, **extra) -> User:
     user = User.objects.create_user(username, f"{username}@example.org", PASSWORD, **extra)
     for name in groups:

@@ -271,8 +271,7 @@ def test_a_concurrent_import_of_the_same_records_is_reported(tmp_path, monkeypat
 
 
 @pytest.mark.django_db
-def test_a_large_import_refreshes_the_planner_statistics(tmp_path, monkeypatch):
-    monkeypatch.setattr(imports, "ANALYZE_AFTER", 3)
+def test_a_large_import_refreshes_the_planner_statistics(tmp_path):
     run(write_jsonl(tmp_path / "r.jsonl", RECORDS))
 
     assert models.Prompt.objects.count() == 3

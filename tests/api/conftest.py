@@ -10,8 +10,9 @@ CAST = ["anonymous", "outsider", "annotator", "other_annotator", "reviewer", "st
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    # DRF keeps throttle history in the cache, which outlives a test.
+def _fresh_throttles(db):
+    # DRF keeps throttle history in the cache (a database table), which a transactional
+    # test's flush leaves alone.
     cache.clear()
     yield
     cache.clear()
