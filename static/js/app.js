@@ -392,13 +392,35 @@
     if (handled) event.preventDefault();
   });
 
+  // After a swap: the focus and what screen readers hear ---------------------------------
+  // htmx gives the focus back to the element with the id the focused one had, so after
+  // Ctrl+Enter in a critique or a review note the next item's text box had it, and the
+  // next "1", "A" or "E" was typed into it. The focus belongs on the new item's heading
+  // (tabindex=-1), where every single-key shortcut works; the polite live region in
+  // base.html says what happened ("Judgment saved.").
+
+  function announce(message) {
+    const region = document.getElementById("announcer");
+    if (region && message) region.textContent = message;
+  }
+
+  function focusTarget(el) {
+    return (
+      el.querySelector("h1[tabindex='-1'], h2[tabindex='-1']") ||
+      (el.getAttribute("tabindex") === "-1" ? el : null)
+    );
+  }
+
   document.addEventListener("DOMContentLoaded", init);
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSettle", function (event) {
     init();
-    // Keep keyboard users in place: the old focus was inside the swapped-out element.
-    if (!document.activeElement || document.activeElement === document.body) {
-      const heading = document.querySelector("#task-heading, #review-heading");
-      if (heading) heading.focus();
-    }
+    const swapped = event.target;
+    if (!(swapped instanceof Element) || !swapped.isConnected) return;
+    const active = document.activeElement;
+    // Only when the focus was in what was replaced: a filter's <select> outside keeps it.
+    if (active && active !== document.body && !swapped.contains(active)) return;
+    const target = focusTarget(swapped);
+    if (target) target.focus({ preventScroll: false });
+    announce(swapped.dataset.announce);
   });
 })();
