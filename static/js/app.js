@@ -412,10 +412,15 @@
   }
 
   document.addEventListener("DOMContentLoaded", init);
-  document.addEventListener("htmx:afterSettle", function (event) {
-    init();
+  // afterSwap, not afterSettle: it runs in the same task as the swap, so no key pressed
+  // right after the new item appears can land before the focus moves (settling waits 20 ms).
+  document.addEventListener("htmx:afterSwap", function (event) {
     const swapped = event.target;
     if (!(swapped instanceof Element) || !swapped.isConnected) return;
+    // htmx wires the new content's hx-post only when it settles; a key pressed before that
+    // would post the plain form and reload the page. Wire it now (process() is idempotent).
+    if (window.htmx) window.htmx.process(swapped);
+    init();
     const active = document.activeElement;
     // Only when the focus was in what was replaced: a filter's <select> outside keeps it.
     if (active && active !== document.body && !swapped.contains(active)) return;
