@@ -160,7 +160,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "annotate:home"
+# By role: annotators to the task, reviewers to the review queue, staff to the overview.
+LOGIN_REDIRECT_URL = "annotate:landing"
 LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {

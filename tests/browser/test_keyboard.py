@@ -82,8 +82,7 @@ def judged_tasks(n: int) -> list[models.Judgment]:
 def test_after_a_rejection_a_and_e_are_shortcuts_for_the_next_judgment(page):
     first, second, third, fourth = judged_tasks(4)
     make_user("rita", "reviewers")
-    log_in(page, "rita")
-    page.goto(f"{page.base}/review/")
+    log_in(page, "rita", expect="/review/")
 
     page.keyboard.press("r")
     assert focused(page) == "#id_review_note"
