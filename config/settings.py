@@ -163,6 +163,8 @@ LOGIN_URL = "login"
 # By role: annotators to the task, reviewers to the review queue, staff to the overview.
 LOGIN_REDIRECT_URL = "annotate:landing"
 LOGOUT_REDIRECT_URL = "login"
+# The app's own page (and, for htmx, a header the page's script acts on), not Django's.
+CSRF_FAILURE_VIEW = "annotate.session.csrf_failure"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
