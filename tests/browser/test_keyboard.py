@@ -113,3 +113,101 @@ def test_after_a_rejection_a_and_e_are_shortcuts_for_the_next_judgment(page):
     assert (second.review_state, second.critique) == ("accepted", "Critique 1. Edited.")
     assert (third.review_state, third.review_note) == ("accepted", "")
     assert fourth.review_state == "pending"
+
+
+def press(page, key: str, focus: str) -> None:
+    page.keyboard.press(key)
+    assert focused(page) == focus, f"after {key}"
+
+
+def test_an_annotator_judges_20_tasks_with_the_keyboard_alone(page):
+    alice = make_user("alice", "annotators")
+    make_tasks(22)
+    log_in(page, "alice")
+    expected: dict[int, tuple[str, str]] = {}
+    skipped: list[int] = []
+
+    for i in range(20):
+        if i in (5, 12):  # skip one, with a reason, and go on with the next
+            pk = task_id(page)
+            press(page, "s", "#id_reason")
+            page.keyboard.type(f"Not my field ({i}).")
+            assert focused(page) == "#id_reason"
+            assert submit_task(page) == pk
+            assert focused(page) == "#task-heading"
+            assert announced(page) == "Skipped; it won't come back to you."
+            skipped.append(pk)
+            assert list(models.Skip.objects.values_list("response_id", flat=True)) == skipped
+
+        pk = task_id(page)
+        start = "#task-heading" if i else "body"  # nothing has the focus on a fresh page
+        if i % 4 == 0:
+            press(page, "1", start)
+            expected[pk] = ("positive", "")
+        elif i % 4 == 1:
+            press(page, "2", "#id_critique")
+            page.keyboard.type(f"Wrong year in answer {i}.")
+            expected[pk] = ("negative", f"Wrong year in answer {i}.")
+        elif i % 4 == 2:
+            press(page, "1", start)
+            press(page, "2", "#id_critique")  # changed their mind
+            page.keyboard.type(f"On second thought: {i}.")
+            expected[pk] = ("negative", f"On second thought: {i}.")
+        else:
+            press(page, "?", start)
+            assert page.get_attribute("#shortcuts", "open") is not None
+            press(page, "?", start)
+            press(page, "1", start)
+            expected[pk] = ("positive", "")
+        assert submit_task(page) == pk
+        assert focused(page) == "#task-heading"
+        assert announced(page) == "Judgment saved."
+        stored = {j.response_id: (j.verdict, j.critique) for j in alice.judgments.all()}
+        assert stored == expected
+
+    assert alice.judgments.count() == 20
+    assert models.Skip.objects.filter(annotator=alice).count() == 2
+
+
+def test_a_reviewer_works_10_judgments_with_the_keyboard_alone(page):
+    judgments = judged_tasks(11)
+    make_user("rita", "reviewers")
+    log_in(page, "rita", expect="/review/")
+    expected: dict[int, tuple] = {}
+
+    for i, judgment in enumerate(judgments[:10]):
+        assert review_id(page) == judgment.pk
+        assert focused(page) == ("#review-heading" if i else "body")
+        if i % 3 == 0:
+            assert review_and_wait(page, "a") == judgment.pk
+            expected[judgment.pk] = ("accepted", f"Critique {i}.", "")
+            said = "Review saved: accepted."
+        elif i % 3 == 1:
+            press(page, "r", "#id_review_note")
+            page.keyboard.type(f"Be specific ({i}).")
+            assert focused(page) == "#id_review_note"
+            assert review_and_wait(page, "Control+Enter") == judgment.pk
+            expected[judgment.pk] = ("rejected", f"Critique {i}.", f"Be specific ({i}).")
+            said = "Review saved: rejected."
+        else:
+            press(page, "e", "#id_critique")
+            page.keyboard.press("End")
+            page.keyboard.type(" Sharper.")
+            assert focused(page) == "#id_critique"
+            assert review_and_wait(page, "Control+Enter") == judgment.pk
+            expected[judgment.pk] = (
+                "accepted",
+                f"Critique {i}. Sharper.",
+                "Edited by the reviewer before accepting.",
+            )
+            said = "Review saved: edited and accepted."
+        assert focused(page) == "#review-heading", f"after judgment {i}"
+        assert announced(page) == said
+        stored = {
+            j.pk: (j.review_state, j.critique, j.review_note)
+            for j in models.Judgment.objects.exclude(review_state="pending")
+        }
+        assert stored == expected
+
+    assert review_id(page) == judgments[10].pk
+    assert models.Judgment.objects.filter(review_state="pending").count() == 1
