@@ -7,7 +7,6 @@ decided in get_queryset(), so another annotator's judgment is a 404; a wrong rol
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -34,7 +33,17 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from annotate import exports, filters, imports, lockout, models, queue, roles, serializers
+from annotate import (
+    exports,
+    filters,
+    imports,
+    landing,
+    lockout,
+    models,
+    queue,
+    roles,
+    serializers,
+)
 from annotate import permissions as perms
 
 JSONL = "application/x-ndjson"
@@ -328,18 +337,7 @@ class RoundViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = []
 
     def get_queryset(self):
-        # Subqueries, not Count() over joins: responses x judgments would multiply the rows.
-        judgments = models.Judgment.objects.filter(response__round=OuterRef("pk")).exclude(
-            review_state=models.Judgment.ReviewState.REJECTED
-        )
-        negative = Count("pk", filter=Q(verdict=models.Judgment.Verdict.NEGATIVE))
-        return models.Round.objects.annotate(
-            response_count=models.count_subquery(
-                models.Response.objects.filter(round=OuterRef("pk")), "round"
-            ),
-            judgment_count=models.count_subquery(judgments, "response__round"),
-            negative_count=models.count_subquery(judgments, "response__round", negative),
-        )
+        return landing.rounds_with_counts()
 
 
 class IgnoreAcceptHeader(negotiation.BaseContentNegotiation):

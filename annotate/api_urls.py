@@ -1,5 +1,6 @@
 """URLs of the REST API, included at "api/" by config/urls.py."""
 
+from django.contrib.auth.decorators import login_required
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import routers
@@ -28,7 +29,12 @@ urlpatterns = [
         name="export-comparisons",
     ),
     path("schema/", SpectacularAPIView.as_view(**signed_in), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **signed_in), name="docs"),
+    # A page for a browser: logged out, it sends people to the login like every other page.
+    path(
+        "docs/",
+        login_required(SpectacularSwaggerView.as_view(url_name="api:schema", **signed_in)),
+        name="docs",
+    ),
     *router.urls,
     re_path(r"^(?P<path>.*)$", api.not_found),
 ]

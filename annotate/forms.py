@@ -39,16 +39,43 @@ class PageForm(forms.Form):
     default_renderer = Jinja2()
 
 
+class LimitedText(forms.CharField):
+    """Text with a length limit that never cuts what was typed or pasted.
+
+    No `maxlength` attribute: a browser silently truncates a paste to it, and the page
+    then saved the truncated text as if nothing happened. The limit goes to the page as
+    `data-limit` (static/js/app.js shows a counter near it) and the server says, once and
+    plainly, how long the text is; the form comes back with the whole text in it.
+    """
+
+    def __init__(self, *, noun: str, limit: int, **kwargs) -> None:
+        self.noun, self.limit = noun, limit
+        super().__init__(**kwargs)
+
+    def widget_attrs(self, widget) -> dict:
+        return {**super().widget_attrs(widget), "data-limit": str(self.limit)}
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        if len(value) > self.limit:
+            raise ValidationError(
+                f"The {self.noun} is {len(value):,} characters long; the limit is "
+                f"{self.limit:,}. Shorten it; your text is kept.",
+                code="max_length",
+            )
+
+
 class JudgmentForm(PageForm):
     verdict = forms.ChoiceField(
         choices=models.Judgment.Verdict.choices,
         widget=forms.RadioSelect,
         error_messages={"required": "Choose a verdict: 1 = good, 2 = has problems."},
     )
-    critique = forms.CharField(
+    critique = LimitedText(
+        noun="critique",
+        limit=v.MAX_CRITIQUE_CHARS,
         required=False,
         strip=True,
-        max_length=v.MAX_CRITIQUE_CHARS,
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Required when the response has problems: say what is wrong and why.",
     )
@@ -70,9 +97,12 @@ class JudgmentForm(PageForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        # Said here as well as in Judgment.clean() so a plain POST gets every error at once.
-        if cleaned.get("verdict") == models.Judgment.Verdict.NEGATIVE and not cleaned.get(
-            "critique"
+        # Said here as well as in Judgment.clean() so a plain POST gets every error at once;
+        # not when the critique was refused for its length, which would contradict that.
+        if (
+            cleaned.get("verdict") == models.Judgment.Verdict.NEGATIVE
+            and "critique" not in self.errors
+            and not cleaned.get("critique")
         ):
             self.add_error(
                 "critique", "Say what is wrong with the response: a critique is required."
@@ -91,8 +121,9 @@ class JudgmentForm(PageForm):
 
 
 class SkipForm(PageForm):
-    reason = forms.CharField(
-        max_length=v.MAX_REASON_CHARS,
+    reason = LimitedText(
+        noun="reason",
+        limit=v.MAX_REASON_CHARS,
         strip=True,
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Say why you skip this response."},
@@ -114,17 +145,22 @@ class ReviewForm(PageForm):
             "invalid_choice": "Choose accept, reject or edit and accept.",
         },
     )
-    review_note = forms.CharField(
+    review_note = LimitedText(
+        noun="note",
+        limit=v.MAX_NOTE_CHARS,
         required=False,
         strip=True,
-        max_length=v.MAX_NOTE_CHARS,
         label="Note to the annotator",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        if cleaned.get("action") == self.REJECT and not cleaned.get("review_note"):
+        if (
+            cleaned.get("action") == self.REJECT
+            and "review_note" not in self.errors
+            and not cleaned.get("review_note")
+        ):
             self.add_error("review_note", "Say why the judgment is rejected.")
         return cleaned
 

@@ -128,7 +128,9 @@ def _read_json_lines(path, f) -> Iterator[tuple[str, dict]]:
         if not text.strip():
             continue
         try:
-            record = json.loads(text)
+            # Without its line ending: an error found at the newline would otherwise be
+            # reported as column 1 of the line after.
+            record = json.loads(text.rstrip("\r\n"))
         except json.JSONDecodeError as e:
             raise RecordError(f"{where}: not valid JSON ({e.msg}, column {e.colno}).") from None
         yield where, record

@@ -7,9 +7,10 @@ from functools import wraps
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+
+from annotate import session
 
 ANNOTATORS = "annotators"
 REVIEWERS = "reviewers"
@@ -71,11 +72,12 @@ def is_annotator(user) -> bool:
 
 
 def annotator_required(view):
-    """login_required, then 403 for a user in neither group."""
+    """A login first (annotate.session.login_first), then 403 for a user in neither group."""
 
     @wraps(view)
-    @login_required
     def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return session.login_first(request)
         if not is_annotator(request.user):
             raise PermissionDenied("You are not an annotator.")
         return view(request, *args, **kwargs)
@@ -85,8 +87,9 @@ def annotator_required(view):
 
 def reviewer_required(view):
     @wraps(view)
-    @login_required
     def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return session.login_first(request)
         if not is_reviewer(request.user):
             raise PermissionDenied("You are not a reviewer.")
         return view(request, *args, **kwargs)

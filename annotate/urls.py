@@ -1,10 +1,19 @@
 from django.urls import path
 
-from annotate import compare_views, lens_views, onboarding_views, training_views, views
+from annotate import (
+    compare_views,
+    landing,
+    lens_views,
+    onboarding_views,
+    training_views,
+    views,
+)
 
 app_name = "annotate"
 urlpatterns = [
     path("", views.show_task, name="home"),
+    path("start/", landing.land, name="landing"),
+    path("overview/", landing.show_overview, name="overview"),
     path("responses/<int:pk>/judgment/", views.submit_judgment, name="judgment-submit"),
     path("responses/<int:pk>/skip/", views.skip_response, name="response-skip"),
     path("judgments/", views.list_judgments, name="judgment-list"),

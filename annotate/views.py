@@ -246,6 +246,7 @@ def _render_review(
     form: forms.ReviewForm | None = None,
     edit_form: forms.JudgmentForm | None = None,
     notice: str = "",
+    done: int | None = None,
 ) -> HttpResponse:
     pending = _pending(request.user, filters)
     others = []
@@ -266,6 +267,8 @@ def _render_review(
         "upcoming": pending[:UPCOMING_REVIEWS],
         "pending_count": pending.count() + (judgment is not None),
         "notice": notice,
+        # The judgment just reviewed: tells the page (and its tests) the swap is a new one.
+        "done": done,
     }
     return render(request, _template(request, "annotate/review.html", "review"), context)
 
@@ -329,7 +332,9 @@ def review_judgment(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 if request.htmx:
                     next_judgment = _pending(request.user, filters).first()
-                    return _render_review(request, next_judgment, filters, notice=outcome)
+                    return _render_review(
+                        request, next_judgment, filters, notice=outcome, done=judgment.pk
+                    )
                 messages.success(request, outcome)
                 query = _filter_query(filters)
                 return redirect(reverse("annotate:review-queue") + (f"?{query}" if query else ""))

@@ -219,8 +219,11 @@ STORAGES = {
 PASSWORD_RESET_TIMEOUT = envint("PASSWORD_LINK_DAYS", 7) * 24 * 3600
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "annotate:home"
+# By role: annotators to the task, reviewers to the review queue, staff to the overview.
+LOGIN_REDIRECT_URL = "annotate:landing"
 LOGOUT_REDIRECT_URL = "login"
+# The app's own page (and, for htmx, a header the page's script acts on), not Django's.
+CSRF_FAILURE_VIEW = "annotate.session.csrf_failure"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -400,6 +400,11 @@ def make_micro_batch(
 # --- the plan of a run -------------------------------------------------------------------
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """ "1 optimizer step", "2 optimizer steps"."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 @dataclass
 class Plan:
     """What a run will do, computed without a model (for --dry-run and the run log)."""
@@ -437,7 +442,8 @@ class Plan:
             ),
             f"Training views: {self.align_p} Align-P (after downsampling), {self.align_n} "
             f"Align-N, {self.align_n} Misalign.",
-            f"Steps: {self.steps} optimizer steps ({self.micro_batches} micro-batches an epoch).",
+            f"Steps: {_count(self.steps, 'optimizer step')} "
+            f"({_count(self.micro_batches, 'micro-batch', 'micro-batches')} an epoch).",
         ]
         if self.template is not None:
             lines.append(

@@ -206,6 +206,7 @@
     }
     // A form the server re-rendered with errors already holds what was typed.
     if (!untouched || !draft) return draft;
+    if (!draft.verdict && !(draft.critique || "").trim() && !draft.spans) return draft;
     if (draft.verdict) {
       const radio = form.querySelector("[name=verdict][value=" + draft.verdict + "]");
       if (radio) radio.checked = true;
@@ -230,12 +231,20 @@
     function save() {
       if (!store) return;
       const checked = form.querySelector("[name=verdict]:checked");
+      const critique = form.querySelector("[name=critique]").value;
+      const spans = form.querySelector("[name=spans]").value;
+      // Nothing entered (or all of it taken back): no draft, so no "draft restored" on an
+      // empty form next time.
+      if (!checked && !critique.trim() && !spans) {
+        store.removeItem(key);
+        return;
+      }
       store.setItem(
         key,
         JSON.stringify({
           verdict: checked ? checked.value : "",
-          critique: form.querySelector("[name=critique]").value,
-          spans: form.querySelector("[name=spans]").value,
+          critique: critique,
+          spans: spans,
           seconds: seconds(timer),
           saved: Date.now(),
         })
@@ -252,6 +261,48 @@
       },
       true
     );
+  }
+
+  // Length limits -----------------------------------------------------------------------
+  // Text boxes carry data-limit instead of maxlength (which silently cut a paste). Near the
+  // limit a counter appears; over it, it says by how much. Characters are counted as the
+  // server counts them (code points, not UTF-16 units).
+
+  const COUNTER_FROM = 0.8;
+
+  function setupLimit(box) {
+    const limit = Number(box.dataset.limit);
+    if (!limit) return;
+    const counter = document.createElement("p");
+    counter.className = "counter";
+    counter.id = (box.id || box.name) + "-counter";
+    counter.setAttribute("aria-live", "polite");
+    box.after(counter);
+    let over = null;
+    function update() {
+      const text = box.value;
+      // Cheap first: the UTF-16 length is never less than the code-point count.
+      const length = text.length < limit * COUNTER_FROM ? text.length : Array.from(text).length;
+      const show = length >= limit * COUNTER_FROM;
+      counter.hidden = !show;
+      if (!show) {
+        counter.textContent = "";
+        box.removeAttribute("aria-describedby");
+        return;
+      }
+      box.setAttribute("aria-describedby", counter.id);
+      const isOver = length > limit;
+      counter.classList.toggle("over", isOver);
+      counter.textContent = isOver
+        ? (length - limit).toLocaleString("en") + " characters over the limit of " +
+          limit.toLocaleString("en") + ": shorten it before you submit."
+        : length.toLocaleString("en") + " of " + limit.toLocaleString("en") + " characters";
+      // Speak only when crossing the limit, not on every key.
+      if (over !== isOver) counter.setAttribute("aria-live", isOver ? "assertive" : "polite");
+      over = isOver;
+    }
+    box.addEventListener("input", update);
+    update();
   }
 
   // Wiring ------------------------------------------------------------------------------
@@ -275,6 +326,11 @@
       if (container.dataset.draftKey) setupTaskForm(container);
       const editor = setupSpans(container);
       if (editor) editors.set(container, editor);
+    });
+    document.querySelectorAll("textarea[data-limit]").forEach(function (box) {
+      if (box.dataset.ready) return;
+      box.dataset.ready = "1";
+      setupLimit(box);
     });
     document.querySelectorAll("[data-highlight]").forEach(function (button) {
       if (button.dataset.ready) return;
@@ -392,13 +448,156 @@
     if (handled) event.preventDefault();
   });
 
-  document.addEventListener("DOMContentLoaded", init);
-  document.addEventListener("htmx:afterSettle", function () {
-    init();
-    // Keep keyboard users in place: the old focus was inside the swapped-out element.
-    if (!document.activeElement || document.activeElement === document.body) {
-      const heading = document.querySelector("#task-heading, #review-heading");
-      if (heading) heading.focus();
+  // When a request fails ----------------------------------------------------------------
+  // Nothing is swapped in: the page, what was typed and the stored draft stay as they are,
+  // and a message above the page says what happened. A session that ended (another tab
+  // logged out, cookies cleared) answers with X-Session-Ended: where to log in again
+  // (annotate/session.py). A 503 (the database is unreachable) is tried again after its
+  // Retry-After; so is a request that could not reach the server at all.
+
+  const DEFAULT_RETRY_SECONDS = 5;
+  const MAX_RETRY_SECONDS = 120;
+  let retryTimer = null;
+
+  function pageAlert(parts, kind) {
+    let box = document.getElementById("page-alert");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "page-alert";
+      box.setAttribute("role", "alert");
+      (document.getElementById("main") || document.body).prepend(box);
     }
+    box.className = "page-alert " + (kind || "");
+    box.replaceChildren(...parts);
+    return box;
+  }
+
+  function clearAlert() {
+    const box = document.getElementById("page-alert");
+    if (box) box.remove();
+  }
+
+  function sessionEnded(goTo) {
+    const here = location.pathname + location.search;
+    const login = document.body.dataset.loginUrl || "/accounts/login/";
+    // Only a path of this site: the header comes from our server, but check anyway.
+    const href =
+      goTo && goTo.startsWith("/") && !goTo.startsWith("//")
+        ? goTo
+        : login + "?next=" + encodeURIComponent(here);
+    const link = document.createElement("a");
+    link.href = href;
+    link.id = "log-in-again";
+    link.textContent = "Log in again";
+    pageAlert(["Your session ended; log in again. Your draft is kept. ", link], "ended");
+    link.focus();
+  }
+
+  function retryAfterSeconds(header) {
+    let seconds = Number(header);
+    if (!header || Number.isNaN(seconds)) {
+      const when = Date.parse(header || "");
+      seconds = Number.isNaN(when) ? DEFAULT_RETRY_SECONDS : (when - Date.now()) / 1000;
+    }
+    return Math.min(Math.max(seconds, 1), MAX_RETRY_SECONDS);
+  }
+
+  // Send the same request again: the form once more (with the button that sent it), or
+  // the same event on the element that made it.
+  function retry(config, seconds) {
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      const elt = config && config.elt;
+      if (!elt || !elt.isConnected) return;
+      const event = config.triggeringEvent;
+      if (elt.tagName === "FORM") {
+        const submitter = event && event.submitter;
+        elt.requestSubmit(submitter && submitter.form === elt ? submitter : undefined);
+      } else if (window.htmx) {
+        window.htmx.trigger(elt, event ? event.type : "click");
+      }
+    }, seconds * 1000);
+  }
+
+  function loginPath() {
+    return document.body.dataset.loginUrl || "/accounts/login/";
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const detail = event.detail;
+    const xhr = detail.xhr;
+    const ended = xhr.getResponseHeader("X-Session-Ended");
+    // A login_required view elsewhere redirects; the XHR followed it to the login page.
+    const toLogin = xhr.responseURL && new URL(xhr.responseURL).pathname === loginPath();
+    if (ended !== null || toLogin) {
+      detail.shouldSwap = false;
+      detail.isError = false;
+      sessionEnded(ended);
+      return;
+    }
+    if (xhr.status === 503) {
+      detail.shouldSwap = false;
+      detail.isError = false;
+      const seconds = retryAfterSeconds(xhr.getResponseHeader("Retry-After"));
+      pageAlert(["The server is unavailable; retrying… Your draft is kept."], "retrying");
+      retry(detail.requestConfig, seconds);
+      return;
+    }
+    if (xhr.status >= 400) {
+      detail.shouldSwap = false;
+      detail.isError = false;
+      pageAlert(
+        [
+          "The server answered " + xhr.status + (xhr.statusText ? " " + xhr.statusText : "") +
+            " and nothing was saved. Your draft is kept; reload the page to try again.",
+        ],
+        "failed"
+      );
+      return;
+    }
+    clearAlert();
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    pageAlert(["Cannot reach the server; retrying… Your draft is kept."], "retrying");
+    retry(event.detail.requestConfig, DEFAULT_RETRY_SECONDS);
+  });
+
+  // After a swap: the focus and what screen readers hear ---------------------------------
+  // htmx gives the focus back to the element with the id the focused one had, so after
+  // Ctrl+Enter in a critique or a review note the next item's text box had it, and the
+  // next "1", "A" or "E" was typed into it. The focus belongs on the new item's heading
+  // (tabindex=-1), where every single-key shortcut works; the polite live region in
+  // base.html says what happened ("Judgment saved.").
+
+  function announce(message) {
+    const region = document.getElementById("announcer");
+    if (region && message) region.textContent = message;
+  }
+
+  function focusTarget(el) {
+    return (
+      el.querySelector("h1[tabindex='-1'], h2[tabindex='-1']") ||
+      (el.getAttribute("tabindex") === "-1" ? el : null)
+    );
+  }
+
+  document.addEventListener("DOMContentLoaded", init);
+  // afterSwap, not afterSettle: it runs in the same task as the swap, so no key pressed
+  // right after the new item appears can land before the focus moves (settling waits 20 ms).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const swapped = event.target;
+    if (!(swapped instanceof Element) || !swapped.isConnected) return;
+    // htmx wires the new content's hx-post only when it settles; a key pressed before that
+    // would post the plain form and reload the page. Wire it now (process() is idempotent).
+    if (window.htmx) window.htmx.process(swapped);
+    init();
+    const active = document.activeElement;
+    // Only when the focus was in what was replaced: a filter's <select> outside keeps it.
+    if (active && active !== document.body && !swapped.contains(active)) return;
+    const target = focusTarget(swapped);
+    if (target) target.focus({ preventScroll: false });
+    announce(swapped.dataset.announce);
   });
 })();

@@ -69,12 +69,12 @@ def page(live_server, monkeypatch):
         assert errors == [], f"JavaScript errors: {errors}"
 
 
-def log_in(page, base: str, username: str) -> None:
+def log_in(page, base: str, username: str, lands_on: str = "/") -> None:
     page.goto(f"{base}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{base}/")
+    page.wait_for_url(f"{base}{lands_on}")
 
 
 def current_response(page) -> int:
@@ -183,8 +183,7 @@ def test_an_annotator_judges_by_keyboard_and_a_reviewer_reviews(page, live_serve
 
     # The reviewer accepts the oldest and rejects the next, by keys.
     page.click("button:has-text('Log out')")
-    log_in(page, base, "rita")
-    page.goto(f"{base}/review/")
+    log_in(page, base, "rita", lands_on="/review/")
     page.screenshot(path=str(artifacts_dir() / "review-page.png"), full_page=True)
     assert f"Judgment {judgments[first].pk}" in page.inner_text("#review-heading")
     page.keyboard.press("a")

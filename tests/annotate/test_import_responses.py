@@ -371,6 +371,18 @@ def test_it_names_the_record_of_a_bad_json_array(tmp_path):
 
 
 @pytest.mark.django_db
+def test_a_json_lines_error_names_the_column_of_the_line_itself(tmp_path):
+    path = tmp_path / "cut.jsonl"
+    line = '{"instruction": "Name the capital.", "output": "Paris."'  # no closing brace
+    path.write_text(json.dumps(RECORDS[0]) + "\n" + line + "\r\n")
+    with pytest.raises(CommandError) as error:
+        run(path)
+    assert f"line 2: not valid JSON (Expecting ',' delimiter, column {len(line) + 1})" in str(
+        error.value
+    )
+
+
+@pytest.mark.django_db
 def test_it_names_the_line_of_a_json_array_syntax_error(tmp_path):
     path = tmp_path / "arr.json"
     path.write_text('[\n  {"instruction": "a", "output": "b"},\n  {"instruction": \n]\n')

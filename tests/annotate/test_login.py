@@ -12,10 +12,10 @@ def test_the_login_page_has_a_labelled_form(client, db):
     assert "csrfmiddlewaretoken" in html
 
 
-def test_logging_in_leads_to_the_task(client, annotator):
+def test_logging_in_leads_to_the_landing(client, annotator):
     page = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
     assert page.status_code == 302
-    assert page.url == reverse("annotate:home")
+    assert page.url == reverse("annotate:landing")
 
 
 def test_a_wrong_password_says_so_and_keeps_the_username(client, annotator):

@@ -209,3 +209,14 @@ def test_a_filter_with_nothing_left_says_so(client, rita, annotator, other_annot
     page = client.get(page.url)
     assert page.context["judgment"] is None
     assert "No pending judgments match these filters." in page.content.decode()
+
+
+def test_the_critique_under_review_is_shown_in_the_readable_font_with_its_line_breaks(
+    client, reviewer, annotator, response
+):
+    models.Judgment.objects.create(
+        response=response, annotator=annotator, verdict="negative", critique="One.\nTwo."
+    )
+    client.force_login(reviewer)
+    html = client.get(reverse("annotate:review-queue")).content.decode()
+    assert '<dd class="prose">One.\nTwo.</dd>' in html

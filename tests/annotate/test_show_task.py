@@ -81,11 +81,28 @@ def test_markup_in_a_response_is_escaped(client, annotator, prompt):
     assert "&lt;img src=x onerror=" in html
 
 
-def test_markdown_code_blocks_are_kept(client, annotator, prompt):
+def test_markdown_code_blocks_are_kept_and_highlighted(client, annotator, prompt):
     models.Response.objects.create(prompt=prompt, text="Try:\n\n```python\nprint(1 < 2)\n```\n")
     client.force_login(annotator)
     html = client.get(reverse("annotate:home")).content.decode()
-    assert '<pre><code class="language-python">print(1 &lt; 2)' in html
+    assert '<pre><code class="language-python"><span class="nb">print</span>' in html
+    assert '<span class="o">&lt;</span>' in html
+    assert "pygments.css" in html
+
+
+def test_the_line_breaks_of_instruction_input_and_response_are_kept(client, annotator):
+    prompt = models.Prompt.objects.create(
+        source="t",
+        external_id="haiku",
+        instruction="Write a haiku\nabout ponds.",
+        input="x = [1, 2, 3]\ny = x",
+    )
+    models.Response.objects.create(prompt=prompt, text="An old pond\na frog jumps in\nsplash")
+    client.force_login(annotator)
+    html = client.get(reverse("annotate:home")).content.decode()
+    assert "Write a haiku<br />\nabout ponds." in html
+    assert "x = [1, 2, 3]<br />\ny = x" in html
+    assert "An old pond<br />\na frog jumps in<br />\nsplash" in html
 
 
 def test_the_raw_text_is_given_to_the_page_script_safely(client, annotator, prompt):

@@ -57,7 +57,7 @@ def test_a_reason_that_is_too_long_is_refused_and_kept(client, annotator, respon
     client.force_login(annotator)
     page = client.post(url(response), {"reason": "long " * 500})
     assert page.status_code == 200
-    assert "at most 2000 characters" in page.content.decode()
+    assert "The reason is 2,499 characters long; the limit is 2,000." in page.content.decode()
     assert "long long long" in page.content.decode()
     assert not models.Skip.objects.exists()
 

@@ -162,3 +162,24 @@ def test_it_checks_the_csrf_token(annotator, response):
     strict.force_login(annotator)
     assert strict.post(url(response), {"verdict": "positive"}).status_code == 403
     assert not models.Judgment.objects.exists()
+
+
+def test_a_critique_over_the_limit_gets_one_clear_error_and_the_text_is_kept(
+    client, alice, response
+):
+    pasted = "x" * 200_000
+    page = client.post(url(response), {"verdict": "negative", "critique": pasted}, headers=HX)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "The critique is 200,000 characters long; the limit is 20,000." in html
+    assert "a critique is required" not in html
+    assert "Ensure this value" not in html
+    assert pasted in html  # kept in the form
+    assert not models.Judgment.objects.exists()
+
+
+def test_the_critique_box_does_not_cut_a_paste_with_maxlength(client, alice, response):
+    html = client.get(reverse("annotate:home")).content.decode()
+    box = re.search(r"<textarea[^>]*name=\"critique\"[^>]*>", html).group(0)
+    assert "maxlength" not in box
+    assert 'data-limit="20000"' in box

@@ -10,6 +10,7 @@ import torch
 from django.core.management import CommandError, call_command
 
 from annotate import models
+from annotate.management.commands import train_cut as train_cut_command
 from training import models as training_models
 from training import trainer
 
@@ -156,7 +157,8 @@ def test_a_dry_run_prints_the_plan_and_records_nothing(
 
     assert "6 records (4 positive, 2 negative)" in output
     assert "4 Align-P (after downsampling), 2 Align-N, 2 Misalign" in output
-    assert "Steps: 1 optimizer steps" in output
+    assert "Steps: 1 optimizer step (" in output
+    assert "optimizer steps" not in output
     assert "tokens an epoch" in output
     assert "nothing was written" in output
     if not torch.cuda.is_available():
@@ -203,3 +205,10 @@ def test_resume_refuses_a_changed_snapshot(judged, model_dir, training_dir, monk
 def test_resume_needs_a_run_to_resume(db):
     with pytest.raises(CommandError, match="no failed or interrupted training run"):
         train_cut("--resume")
+
+
+def test_every_option_has_help_text():
+    parser = train_cut_command.Command().create_parser("manage.py", "train_cut")
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help text"
+    assert "Which judgments to train on" in parser.format_help()

@@ -61,7 +61,7 @@ def test_dry_run_prints_the_plan_without_loading_a_model(triples_file, monkeypat
     assert code == 0
     assert "12 records (8 positive, 4 negative)" in out
     assert "8 Align-P (after downsampling), 4 Align-N, 4 Misalign" in out
-    assert "Steps: 2 optimizer steps" in out
+    assert "Steps: 2 optimizer steps (" in out
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--base-model", help="Local model directory. Default: embedded.")
         parser.add_argument("--output", help="Adapter directory. Default: TRAINING_DIR/run-ID.")
-        parser.add_argument("--status", choices=exports.STATUSES, default="accepted")
+        parser.add_argument(
+            "--status",
+            choices=exports.STATUSES,
+            default="accepted",
+            help="Which judgments to train on, by review state. Default: accepted.",
+        )
         parser.add_argument("--round", type=int, help="Only judgments of this round.")
         parser.add_argument("--max-steps", type=int, help="Stop after this many steps.")
         parser.add_argument("--dry-run", action="store_true", help="Print the plan only.")
