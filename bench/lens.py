@@ -17,6 +17,7 @@ round (../shared/data/cut-online-iter1.json), scored in length-sorted batches as
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -58,6 +59,8 @@ def main(argv: list[str]) -> None:
         f"{torch.get_num_threads()} threads, template {scorer.template}, "
         f"λ {scorer.config.threshold}; loaded in {time.perf_counter() - started:.1f} s."
     )
+    # Latency on a shared machine is mostly other processes' load: print it with the numbers.
+    print(f"Load average before: {_load()} ({os.cpu_count()} CPUs).")
     filler = _filler_text(args.data)
     print(f"\nPreview latency over {args.runs} runs (seconds):")
     print(
@@ -78,6 +81,7 @@ def main(argv: list[str]) -> None:
             f"{_p(again, 50):9.3f}  {_p(again, 95):9.3f}"
         )
     _bulk(scorer, Path(args.data), args.limit)
+    print(f"Load average after: {_load()}.")
 
 
 def _bulk(scorer, path: Path, limit: int | None) -> None:
@@ -131,6 +135,10 @@ def _response_of(tokenizer, text: str, tokens: int) -> str:
     while len(ids) < tokens:
         ids = ids + ids
     return tokenizer.decode(ids[:tokens])
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _err(line: str) -> None:
