@@ -71,7 +71,7 @@ def main(argv: list[str]) -> None:
         first, again = [], []
         scorer.score([_record(output, CRITIQUE)])  # warm-up: allocator, kernels
         for run in range(args.runs):
-            scorer._plain_cache.clear()
+            scorer.clear_cache()
             first.append(_timed(scorer, _record(output, f"{CRITIQUE} ({run})")))
             again.append(_timed(scorer, _record(output, f"{CRITIQUE} Also ({run}).")))
         [result] = scorer.score([_record(output, CRITIQUE)])
@@ -90,7 +90,7 @@ def _bulk(scorer, path: Path, limit: int | None) -> None:
         return
     records = [r for r in json.loads(path.read_text()) if r.get("judgment")]
     records = records[:limit] if limit else records
-    scorer._plain_cache.clear()
+    scorer.clear_cache()
     started = time.perf_counter()
     results = scorer.score(records)
     seconds = time.perf_counter() - started

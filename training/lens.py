@@ -137,6 +137,10 @@ class LensScorer:
         name = base_name if adapter is None else f"{base_name} + {Path(adapter).resolve()}"
         return cls(model, tokenizer, CUTConfig(**settings), model_name=name)
 
+    def clear_cache(self) -> None:
+        """Forget the cached critique-free log-probs (needed only if the weights change)."""
+        self._plain_cache.clear()
+
     # --- scoring ---------------------------------------------------------------------------
 
     def score(self, records: list[dict], threshold: float | None = None) -> list[LensResult]:

@@ -199,7 +199,7 @@ def test_results_come_back_in_order_batched_by_length_and_serialise(monkeypatch)
     items = [record("short."), record("a much longer response " * 8), record("mid length one")]
     alone = [scorer.score([item])[0] for item in items]
     monkeypatch.setattr(lens, "BATCH_TOKENS", 100_000)
-    scorer._plain_cache.clear()
+    scorer.clear_cache()
 
     together = scorer.score(items)
 
