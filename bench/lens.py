@@ -17,6 +17,7 @@ round (../shared/data/cut-online-iter1.json), scored in length-sorted batches as
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -58,6 +59,8 @@ def main(argv: list[str]) -> None:
         f"{torch.get_num_threads()} threads, template {scorer.template}, "
         f"λ {scorer.config.threshold}; loaded in {time.perf_counter() - started:.1f} s."
     )
+    # Latency on a shared machine is mostly other processes' load: print it with the numbers.
+    print(f"Load average before: {_load()} ({os.cpu_count()} CPUs).")
     filler = _filler_text(args.data)
     print(f"\nPreview latency over {args.runs} runs (seconds):")
     print(
@@ -68,7 +71,7 @@ def main(argv: list[str]) -> None:
         first, again = [], []
         scorer.score([_record(output, CRITIQUE)])  # warm-up: allocator, kernels
         for run in range(args.runs):
-            scorer._plain_cache.clear()
+            scorer.clear_cache()
             first.append(_timed(scorer, _record(output, f"{CRITIQUE} ({run})")))
             again.append(_timed(scorer, _record(output, f"{CRITIQUE} Also ({run}).")))
         [result] = scorer.score([_record(output, CRITIQUE)])
@@ -78,6 +81,7 @@ def main(argv: list[str]) -> None:
             f"{_p(again, 50):9.3f}  {_p(again, 95):9.3f}"
         )
     _bulk(scorer, Path(args.data), args.limit)
+    print(f"Load average after: {_load()}.")
 
 
 def _bulk(scorer, path: Path, limit: int | None) -> None:
@@ -86,7 +90,7 @@ def _bulk(scorer, path: Path, limit: int | None) -> None:
         return
     records = [r for r in json.loads(path.read_text()) if r.get("judgment")]
     records = records[:limit] if limit else records
-    scorer._plain_cache.clear()
+    scorer.clear_cache()
     started = time.perf_counter()
     results = scorer.score(records)
     seconds = time.perf_counter() - started
@@ -131,6 +135,10 @@ def _response_of(tokenizer, text: str, tokens: int) -> str:
     while len(ids) < tokens:
         ids = ids + ids
     return tokenizer.decode(ids[:tokens])
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _err(line: str) -> None:

@@ -125,6 +125,9 @@ class LensScorer:
         model, tokenizer, trained_template = generate.load_for_generation(
             base_model, adapter, device=device, dtype=dtype, log=log
         )
+        # Frozen, as the base model is in training: the LM head then takes the same kernel
+        # as in the trainer (logprobs._ResponseLogProbs), which is also the fast one.
+        model.requires_grad_(False)
         settings = {
             "template": trained_template if template == "auto" else template,
             "precision": "bf16" if dtype == "bfloat16" else "fp32",
@@ -136,6 +139,10 @@ class LensScorer:
             settings["cutoff_len"] = cutoff_len
         name = base_name if adapter is None else f"{base_name} + {Path(adapter).resolve()}"
         return cls(model, tokenizer, CUTConfig(**settings), model_name=name)
+
+    def clear_cache(self) -> None:
+        """Forget the cached critique-free log-probs (needed only if the weights change)."""
+        self._plain_cache.clear()
 
     # --- scoring ---------------------------------------------------------------------------
 

@@ -249,6 +249,19 @@ def train(
         )
         say(f"Resumed from {checkpoint} at step {state.step}.")
 
+    if main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        metrics_file = metrics.open_metrics(output_dir, state.step)
+
+    def event(record: dict) -> None:
+        if main:
+            metrics_file.write(json.dumps(record) + "\n")
+            metrics_file.flush()
+            if callbacks.on_event is not None:
+                callbacks.on_event(record)
+
+    event(metrics.plan_event(plan, state.step))
+
     eval_options = {
         "threshold": config.threshold,
         "batch_size": max(2 * config.micro_batch_size, 8),
@@ -278,18 +291,6 @@ def train(
 
     lengths = [e.tokens for e in examples]
     rank, world = accelerator.process_index, accelerator.num_processes
-    if main:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        metrics_file = metrics.open_metrics(output_dir, state.step)
-
-    def event(record: dict) -> None:
-        if main:
-            metrics_file.write(json.dumps(record) + "\n")
-            metrics_file.flush()
-            if callbacks.on_event is not None:
-                callbacks.on_event(record)
-
-    event(metrics.plan_event(plan, state.step))
     bar = None
     if progress and main:
         from tqdm.auto import tqdm

@@ -199,7 +199,7 @@ def test_results_come_back_in_order_batched_by_length_and_serialise(monkeypatch)
     items = [record("short."), record("a much longer response " * 8), record("mid length one")]
     alone = [scorer.score([item])[0] for item in items]
     monkeypatch.setattr(lens, "BATCH_TOKENS", 100_000)
-    scorer._plain_cache.clear()
+    scorer.clear_cache()
 
     together = scorer.score(items)
 
@@ -358,6 +358,30 @@ def test_loading_with_an_adapter_takes_its_lambda_template_and_name(
 
     assert scorer.config.threshold == 1.3 and scorer.template == "alpaca"
     assert scorer.config.cutoff_len == 512
+    # frozen like the base model in training, so the LM head takes the trainer's kernel
+    assert not any(p.requires_grad for p in scorer.model.parameters())
     assert scorer.model_name == f"{model_dir} + {out}"
     [result] = scorer.score([record("An answer.")])
     assert result.threshold == 1.3 and result.model == scorer.model_name
+
+
+def test_offsets_hold_with_the_embedded_smollm2_tokenizer():
+    """The tokenizer the lens actually runs with by default (a GPT-2 style byte-level BPE
+    with a chat template), where it is installed."""
+    from training import models
+
+    try:
+        tokenizer = models.load_tokenizer(None)
+    except ValueError as error:
+        pytest.skip(str(error))
+    for text in TEXTS.values():
+        for template in ("chat", "alpaca"):
+            example = data.encode(
+                lens.parse_record(1, record(text)), tokenizer, template, 2048, offsets=True
+            )
+            spans = [span for span in example.response_offsets if span]
+            assert spans[0][0] == 0 and spans[-1][1] == len(text)
+            for token_id, span in zip(example.response_ids, example.response_offsets, strict=True):
+                piece = tokenizer.decode([token_id])
+                if span and "\ufffd" not in piece:
+                    assert text[span[0] : span[1]] == piece

@@ -360,7 +360,10 @@ def test_bad_data_fails_before_any_model_loads(tmp_path, monkeypatch):
 
 
 def test_training_never_imports_django():
-    code = "import sys, training.trainer, training.data; print('django' in sys.modules)"
+    code = (
+        "import sys, training.trainer, training.data, training.lens, training.callbacks, "
+        "training.__main__; print('django' in sys.modules)"
+    )
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
