@@ -14,6 +14,7 @@ task functions. The queue lives in the app's database, and the library's row loc
 This module imports neither torch nor training: the web process imports it.
 """
 
+import contextlib
 import json
 import shutil
 import sys
@@ -152,8 +153,9 @@ def run_training(run_id: int, resume: bool = False) -> str:
         _finish(run, JobStatus.FAILED, error=str(error))
         return "failed"
     follower = MetricsFollower(run)
-    outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
-    return _finish_training(run, outcome, host)
+    with _settled(run, host):
+        outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
+        return _finish_training(run, outcome, host)
 
 
 @task(queue_name=QUEUE)
@@ -171,7 +173,8 @@ def run_generation(run_id: int, resume: bool = False) -> str:
         "--job",
         str(run.pk),
     ]
-    outcome = supervise.supervise(command, lambda log: _tick(run, log, {}))
+    with _settled(run, host):
+        outcome = supervise.supervise(command, lambda log: _tick(run, log, {}))
     if outcome.stop == "lost":
         return "lost"
     if outcome.returncode == 0:
@@ -187,6 +190,25 @@ def run_generation(run_id: int, resume: bool = False) -> str:
     else:
         _finish(run, JobStatus.FAILED, error=_failure(outcome, "Generation", host))
     return run.status
+
+
+@contextlib.contextmanager
+def _settled(job: Job, host: str):
+    """A job never stays "running" because the supervising code itself went wrong: a
+    forced stop of the worker (a second Ctrl+C) leaves it interrupted, an error failed."""
+    try:
+        yield
+    except Exception as error:
+        _finish(job, JobStatus.FAILED, error=f"The job failed on {host}: {error!r}")
+        raise
+    except BaseException:
+        _finish(
+            job,
+            JobStatus.INTERRUPTED,
+            error=f"The worker on {host} was stopped at once. Resume continues from the last "
+            "checkpoint.",
+        )
+        raise
 
 
 def _claim(model: type[Job], pk: int) -> Job | None:
