@@ -374,13 +374,14 @@ class MetricsFollower:
         self.run = run
         self.path = Path(run.output_dir) / METRICS_FILENAME
         self.offset = 0
+        self.last_line = b""  # the line that ends at offset, to notice a rewrite
 
     def read(self) -> dict:
         try:
             with self.path.open("rb") as handle:
                 size = handle.seek(0, 2)
-                if size < self.offset:  # rewritten by a resume: read it again
-                    self.offset = 0
+                if self.offset and (size < self.offset or not self._still_there(handle)):
+                    self.offset = 0  # rewritten by a resume: read it again from the start
                 handle.seek(self.offset)
                 chunk = handle.read()
         except OSError:
@@ -389,6 +390,7 @@ class MetricsFollower:
         if not complete:
             return {}
         self.offset += len(complete)
+        self.last_line = complete[complete.rfind(b"\n", 0, len(complete) - 1) + 1 :]
         steps, events = series.parse_lines(complete.decode("utf-8", "replace"))
         run, changes = self.run, {}
         for event in events:
@@ -399,3 +401,7 @@ class MetricsFollower:
             run.series = series.merge(run.series, steps, run.total_steps, run.SERIES_POINTS)
             changes["series"] = run.series
         return changes
+
+    def _still_there(self, handle) -> bool:
+        handle.seek(self.offset - len(self.last_line))
+        return handle.read(len(self.last_line)) == self.last_line

@@ -176,6 +176,11 @@ def test_the_follower_reads_what_the_trainer_appended(db, tmp_path):
     assert follower.read()["series"] == [{"step": 1, "loss": 3}, {"step": 2, "loss": 2}]
     metrics.write_text('{"step": 1, "loss": 9}\n')  # a resume rewrote it
     assert follower.read()["series"] == [{"step": 1, "loss": 9}]
+    # Rewritten and grown past where it was read between two looks: noticed too.
+    metrics.write_text('{"step": 1, "loss": 8}\n{"step": 2, "loss": 7}\n{"step": 3, "loss": 6}\n')
+    assert follower.read()["series"] == [
+        {"step": 1, "loss": 8}, {"step": 2, "loss": 7}, {"step": 3, "loss": 6},
+    ]  # fmt: skip
 
 
 # --- generation runs ---------------------------------------------------------------------
