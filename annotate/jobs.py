@@ -92,6 +92,8 @@ def _enqueue(job: Job, function, *, resume: bool) -> None:
                 f"{locked} is already {locked.get_status_display().lower()}"
                 f"{' (enqueued)' if locked.task_id else ''}; it cannot start twice."
             )
+        if isinstance(locked, TrainingRun) and not (locked.snapshot_path and locked.output_dir):
+            raise JobError(f"{locked} has no data snapshot or output directory to train from.")
         result = function.enqueue(job.pk, resume=resume)
         model.objects.filter(pk=job.pk).update(task_id=str(result.id))
     job.refresh_from_db()

@@ -15,7 +15,8 @@ from annotate import generation, jobs, models, series
 
 
 def queued_run(**fields) -> models.TrainingRun:
-    return models.TrainingRun.objects.create(output_dir="/nowhere/run", **fields)
+    fields = {"output_dir": "/nowhere/run", "snapshot_path": "/nowhere/run/j.jsonl", **fields}
+    return models.TrainingRun.objects.create(**fields)
 
 
 def test_a_run_is_enqueued_once_on_the_gpu_queue(db):
@@ -30,6 +31,12 @@ def test_a_run_is_enqueued_once_on_the_gpu_queue(db):
     with pytest.raises(jobs.JobError, match="cannot start twice"):
         jobs.enqueue_training(run)
     assert DBTaskResult.objects.count() == 1
+
+
+def test_a_run_without_a_snapshot_is_not_enqueued(db):
+    with pytest.raises(jobs.JobError, match="has no data snapshot"):
+        jobs.enqueue_training(models.TrainingRun.objects.create())
+    assert not DBTaskResult.objects.exists()
 
 
 @pytest.mark.parametrize("state", ["running", "succeeded", "cancelled"])
