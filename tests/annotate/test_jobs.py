@@ -170,7 +170,7 @@ def test_metrics_lines_split_into_steps_and_events_skipping_broken_ones():
 def test_the_follower_reads_what_the_trainer_appended(db, tmp_path):
     run = models.TrainingRun.objects.create(output_dir=str(tmp_path))
     metrics = tmp_path / jobs.METRICS_FILENAME
-    follower = jobs.MetricsFollower(run)
+    follower = series.MetricsFollower(run)
     assert follower.read() == {}
     metrics.write_text('{"event": "plan", "steps": 4, "records": 6}\n{"step": 1, "loss": 3}\n')
     assert follower.read() == {
