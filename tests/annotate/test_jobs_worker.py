@@ -248,13 +248,15 @@ def test_two_workers_run_each_job_once(transactional_db, model_dir, start_worker
     ]
     for run in runs:
         jobs.enqueue_generation(run)
-    start_worker()
-    start_worker()
+    both = [start_worker(), start_worker()]
+    wait_for(lambda: models.Worker.objects.count() == 2, what="both workers")
     for run in runs:
         wait_for(lambda run=run: status(run) in models.Job.FINISHED, what=str(run))
         assert run.status == "succeeded", run.error
         assert len(DBTaskResult.objects.get(id=run.task_id).worker_ids) == 1
         assert models.Response.objects.filter(round=run.round_number).count() <= 2
+        started = f"Task id={run.task_id} path=annotate.jobs.run_generation state=RUNNING"
+        assert sum(worker.output().count(started) for worker in both) == 1
     assert DBTaskResult.objects.count() == 2
 
 
@@ -266,3 +268,32 @@ def test_a_cancelled_queued_run_is_skipped_by_the_worker(judged, model_dir, trai
 
     assert jobs.run_training.call(run.pk).startswith("skipped")
     assert status(run) == "cancelled"
+
+
+def test_a_cancelled_generation_job_resumes_filling_only_what_is_missing(
+    transactional_db, model_dir, start_worker
+):
+    models.Prompt.objects.bulk_create(
+        models.Prompt(source="seed", external_id=str(i), instruction=f"Question {i}?")
+        for i in range(150)
+    )
+    job = generation.new_generation_run(
+        5, base_model=str(model_dir), max_new_tokens=32, batch_size=4
+    )
+    jobs.enqueue_generation(job)
+    start_worker()
+    wait_for(lambda: status(job) != "queued", what="the job to start")
+    assert jobs.request_cancel(job)
+    wait_for(lambda: status(job) in models.Job.FINISHED, what="the cancelled job")
+    assert job.status == "cancelled"
+    kept = models.Response.objects.filter(round=5).count()
+    assert kept < 150
+
+    jobs.enqueue_resume(job)
+    wait_for(lambda: status(job) in models.Job.FINISHED, timeout=300, what="the resumed job")
+    assert job.status == "succeeded", job.error
+    assert job.prompt_count == 150 - kept  # only what was missing
+    assert models.Response.objects.filter(round=5).count() == 150 - job.empty_count
+    assert models.Response.objects.filter(round=5).values("prompt").distinct().count() == (
+        models.Response.objects.filter(round=5).count()
+    )
