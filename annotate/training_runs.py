@@ -183,6 +183,21 @@ def round_numbers(run: models.TrainingRun) -> str:
     return text
 
 
+def selection_text(filters: dict) -> str:
+    """ "accepted judgments in round 1 since 2026-01-01", for the run page."""
+    filters = filters or {}
+    status = filters.get("status", "accepted")
+    text = "all judgments" if status == "all" else f"{status} judgments"
+    rounds = filters.get("rounds") or (
+        [filters["round"]] if filters.get("round") is not None else []
+    )
+    if rounds:
+        text += f" in round{'s' if len(rounds) > 1 else ''} {', '.join(map(str, rounds))}"
+    if filters.get("since"):
+        text += f" since {filters['since']}"
+    return text
+
+
 def final_numbers(run: models.TrainingRun) -> dict:
     """The holdout gain and Δ approved of the run's last evaluation (None without one)."""
     validation = (run.metrics or {}).get("validation") or {}

@@ -140,6 +140,7 @@ def _run_context(run: models.TrainingRun) -> dict:
         "worker_alive": workers.alive("gpu"),
         "generations": run.generation_runs.order_by("-pk")[:10],
         "progress": training_runs.progress(run),
+        "selection": training_runs.selection_text(run.filters),
         "generate_form": training_forms.GenerateForm(initial={"round": _next_round()}),
     }
 

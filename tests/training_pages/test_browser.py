@@ -122,6 +122,7 @@ def test_staff_start_a_run_from_the_page_and_watch_its_curves(
     text = preview.inner_text()
     assert "8 (5 positive, 3 negative)" in text
     assert re.search(r"Optimizer steps\s+3", text), text
+    page.screenshot(path=str(artifacts_dir() / "training-new-run.png"), full_page=True)
 
     page.get_by_role("button", name="Start").click()
     page.wait_for_url(re.compile(rf"{re.escape(base)}/training/\d+/$"))

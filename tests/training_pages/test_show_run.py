@@ -25,6 +25,7 @@ def test_a_running_run_shows_status_worker_progress_and_eta(staff_client, runnin
     assert '<progress id="run-progress" max="10" value="3">' in html
     assert "step 3 of 10 (30 %), about 14 s left" in html  # 7 steps at 2 s
     assert "step 3/10 loss 0.667" in html  # the log tail
+    assert "<dt>Selection</dt><dd>Accepted judgments in round 1</dd>" in html
     # It polls itself while running, and offers Cancel but not Resume.
     assert f'hx-get="{running_run.get_absolute_url()}" hx-trigger="every 2s"' in html
     assert reverse("annotate:training-cancel", args=[running_run.pk]) in html
@@ -83,6 +84,7 @@ def test_a_finished_run_stops_polling_and_offers_generation(staff_client, succee
     assert reverse("annotate:training-generate", args=[succeeded_run.pk]) in html
     assert reverse("annotate:training-cancel", args=[succeeded_run.pk]) not in html
     assert "cd" * 32 in html  # the snapshot's sha256
+    assert "<dt>Selection</dt><dd>Accepted judgments in round 1</dd>" in html
     assert reverse("annotate:training-snapshot", args=[succeeded_run.pk]) in html
 
 
