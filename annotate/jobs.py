@@ -24,7 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResultStatus, task
+from django_tasks_db.models import DBTaskResult
 
 from annotate import series, supervise, workers
 from annotate.models import GenerationRun, Job, JobStatus, TrainingRun
@@ -105,12 +106,26 @@ def sweep_stale() -> int:
         f"Its worker stopped sending heartbeats for more than {settings.RUN_HEARTBEAT_TIMEOUT} "
         "seconds (killed, or its machine went away). Resume continues from the last checkpoint."
     )
-    return sum(
-        model.objects.filter(stale, status=JobStatus.RUNNING).update(
+    swept = 0
+    for model in (TrainingRun, GenerationRun):
+        found = dict(
+            model.objects.filter(stale, status=JobStatus.RUNNING).values_list("pk", "task_id")
+        )
+        if not found:
+            continue
+        swept += model.objects.filter(stale, pk__in=found, status=JobStatus.RUNNING).update(
             status=JobStatus.INTERRUPTED, error=message, finished_at=now
         )
-        for model in (TrainingRun, GenerationRun)
-    )
+        # The library's row of the lost task would say RUNNING for ever.
+        DBTaskResult.objects.filter(
+            id__in=[t for t in found.values() if t], status=TaskResultStatus.RUNNING
+        ).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=now,
+            exception_class_path="annotate.jobs.WorkerLost",
+            traceback=message,
+        )
+    return swept
 
 
 def page_path(run: TrainingRun) -> str:

@@ -1,7 +1,9 @@
 """Jobs without a worker: enqueueing once, cancel, resume, the stale sweep, the series."""
 
+import hashlib
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -245,3 +247,108 @@ def test_generate_responses_queue_checks_the_prompts_first(seed_prompts):
 def test_train_cut_cannot_queue_a_dry_run(db):
     with pytest.raises(CommandError, match="nothing to --queue"):
         call_command("train_cut", "--dry-run", "--queue")
+
+
+# --- the worker's checks and the child's command line -------------------------------------
+
+
+@pytest.fixture
+def recorded(db, tmp_path, model_dir) -> models.TrainingRun:
+    """A run as train_cut --queue records it: a snapshot, its sha256, the config."""
+    from training.config import CUTConfig
+
+    snapshot = tmp_path / "run" / "judgments.jsonl"
+    snapshot.parent.mkdir()
+    snapshot.write_text('{"id": 1}\n')
+    config = CUTConfig(threshold=1.3, lora_target_modules=["up_proj"], base_model=None)
+    return models.TrainingRun.objects.create(
+        base_model=str(model_dir),
+        snapshot_path=str(snapshot),
+        snapshot_sha256=hashlib.sha256(snapshot.read_bytes()).hexdigest(),
+        output_dir=str(snapshot.parent),
+        config={**config.to_dict(), "data": str(snapshot), "merge": True},
+    )
+
+
+def test_the_child_gets_the_runs_config_as_the_command_line(recorded, model_dir, monkeypatch):
+    from training.config import CUTConfig, apply_overrides
+
+    monkeypatch.setattr(jobs, "gpu_count", lambda: 0)
+    command = jobs.training_command(recorded, resume=True, host="box")
+
+    assert command[1:4] == ["-m", "training", "train"]
+    assert command[command.index("--base-model") + 1] == str(model_dir)
+    assert command[command.index("--data") + 1] == recorded.snapshot_path
+    assert "--resume" not in command  # no checkpoint yet: it starts from the beginning
+    overrides = [a for a in command if a.startswith("--") and "=" in a]
+    assert not [a for a in overrides if a.split("=")[0][2:] in jobs.RESERVED_KEYS]
+    parsed = apply_overrides(CUTConfig(), overrides)
+    assert (parsed.threshold, parsed.lora_target_modules, parsed.merge) == (1.3, ["up_proj"], True)
+
+
+def test_a_box_with_several_gpus_trains_with_accelerate_launch(recorded, monkeypatch):
+    monkeypatch.setattr(jobs, "gpu_count", lambda: 4)
+    command = jobs.training_command(recorded, resume=False, host="box")
+    assert command[1:5] == ["-m", "accelerate.commands.launch", "--num_processes", "4"]
+    assert command[5:9] == ["-m", "training", "train", "--data"]
+
+
+def test_asking_for_more_processes_than_the_worker_has_gpus_fails_naming_the_host(
+    recorded, settings, monkeypatch
+):
+    monkeypatch.setattr(jobs, "gpu_count", lambda: 1)
+    settings.TRAINING_NUM_PROCESSES = 2
+    with pytest.raises(jobs.JobError, match="TRAINING_NUM_PROCESSES is 2 but box has 1 GPUs"):
+        jobs.training_command(recorded, resume=False, host="box")
+
+
+def test_a_resumed_run_with_a_checkpoint_continues_from_it(recorded, monkeypatch):
+    monkeypatch.setattr(jobs, "gpu_count", lambda: 0)
+    step = Path(recorded.output_dir) / "checkpoints" / "step-2"
+    step.mkdir(parents=True)
+    (step / "trainer_state.pt").write_bytes(b"")
+    command = jobs.training_command(recorded, resume=True, host="box")
+    assert command[command.index("--resume") + 1] == "latest"
+
+
+def test_a_missing_or_changed_snapshot_fails_on_the_worker(recorded):
+    Path(recorded.snapshot_path).write_text("other data\n")
+    with pytest.raises(jobs.JobError, match="changed since it was recorded"):
+        jobs.training_command(recorded, resume=False, host="box")
+    Path(recorded.snapshot_path).unlink()
+    with pytest.raises(jobs.JobError, match="is not on box.*same TRAINING_DIR"):
+        jobs.training_command(recorded, resume=False, host="box")
+
+
+def test_a_worker_that_finds_its_run_swept_stops_the_child(db):
+    run = queued_run(status="interrupted")
+    assert jobs._tick(run, "log", {}) == "lost"
+    running = queued_run(status="running", cancel_requested=True)
+    assert jobs._tick(running, "last line", {"total_steps": 9}) == "cancel"
+    running.refresh_from_db()
+    assert (running.log_tail, running.total_steps) == ("last line", 9)
+
+
+def test_the_sweep_closes_the_lost_task_too(db, settings):
+    settings.RUN_HEARTBEAT_TIMEOUT = 1
+    run = queued_run()
+    jobs.enqueue_training(run)
+    DBTaskResult.objects.update(status="RUNNING")
+    models.TrainingRun.objects.update(
+        status="running", heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert jobs.sweep_stale() == 1
+    task = DBTaskResult.objects.get()
+    assert task.status == "FAILED" and "stopped sending heartbeats" in task.traceback
+
+
+def test_train_cut_resume_queue_queues_the_resume(db, recorded):
+    recorded.status = "failed"
+    recorded.save()
+    out = StringIO()
+    call_command("train_cut", "--resume", "--queue", "--max-steps", "7", stdout=out)
+    recorded.refresh_from_db()
+    assert recorded.status == "queued"
+    assert recorded.config["max_steps"] == 7
+    assert DBTaskResult.objects.get().args_kwargs["kwargs"] == {"resume": True}
+    assert f"/training/{recorded.pk}/" in out.getvalue()
