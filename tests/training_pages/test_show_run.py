@@ -150,3 +150,10 @@ def test_the_page_works_for_a_run_recorded_before_jobs(staff_client, staff):
     html = staff_client.get(run.get_absolute_url()).content.decode()
     assert 'Numbers (steps: <span class="row-count">0</span>)' in html
     assert "No steps yet." in html
+
+
+def test_steps_before_the_plan_is_known_show_without_a_bar(staff_client, running_run):
+    models.TrainingRun.objects.filter(pk=running_run.pk).update(total_steps=None)
+    html = staff_client.get(running_run.get_absolute_url()).content.decode()
+    assert "<progress" not in html
+    assert "step 3\n" in html
