@@ -44,7 +44,10 @@ def _template(request: HttpRequest, page: str, partial: str) -> str:
 def list_runs(request: HttpRequest) -> HttpResponse:
     jobs.sweep_stale()
     runs = models.TrainingRun.objects.select_related("created_by").prefetch_related("rounds")
-    return render(request, "annotate/training_list.html", {"rows": training_runs.rows(runs)})
+    rows = training_runs.rows(runs)
+    waiting = any(row.run.status == models.TrainingRun.Status.QUEUED for row in rows)
+    context = {"rows": rows, "no_worker": waiting and not workers.alive("gpu")}
+    return render(request, "annotate/training_list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
