@@ -14,6 +14,7 @@ task functions. The queue lives in the app's database, and the library's row loc
 This module imports neither torch nor training: the web process imports it.
 """
 
+import contextlib
 import json
 import shutil
 import sys
@@ -152,8 +153,9 @@ def run_training(run_id: int, resume: bool = False) -> str:
         _finish(run, JobStatus.FAILED, error=str(error))
         return "failed"
     follower = MetricsFollower(run)
-    outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
-    return _finish_training(run, outcome, host)
+    with _settled(run, host):
+        outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
+        return _finish_training(run, outcome, host)
 
 
 @task(queue_name=QUEUE)
@@ -171,7 +173,8 @@ def run_generation(run_id: int, resume: bool = False) -> str:
         "--job",
         str(run.pk),
     ]
-    outcome = supervise.supervise(command, lambda log: _tick(run, log, {}))
+    with _settled(run, host):
+        outcome = supervise.supervise(command, lambda log: _tick(run, log, {}))
     if outcome.stop == "lost":
         return "lost"
     if outcome.returncode == 0:
@@ -187,6 +190,25 @@ def run_generation(run_id: int, resume: bool = False) -> str:
     else:
         _finish(run, JobStatus.FAILED, error=_failure(outcome, "Generation", host))
     return run.status
+
+
+@contextlib.contextmanager
+def _settled(job: Job, host: str):
+    """A job never stays "running" because the supervising code itself went wrong: a
+    forced stop of the worker (a second Ctrl+C) leaves it interrupted, an error failed."""
+    try:
+        yield
+    except Exception as error:
+        _finish(job, JobStatus.FAILED, error=f"The job failed on {host}: {error!r}")
+        raise
+    except BaseException:
+        _finish(
+            job,
+            JobStatus.INTERRUPTED,
+            error=f"The worker on {host} was stopped at once. Resume continues from the last "
+            "checkpoint.",
+        )
+        raise
 
 
 def _claim(model: type[Job], pk: int) -> Job | None:
@@ -352,13 +374,14 @@ class MetricsFollower:
         self.run = run
         self.path = Path(run.output_dir) / METRICS_FILENAME
         self.offset = 0
+        self.last_line = b""  # the line that ends at offset, to notice a rewrite
 
     def read(self) -> dict:
         try:
             with self.path.open("rb") as handle:
                 size = handle.seek(0, 2)
-                if size < self.offset:  # rewritten by a resume: read it again
-                    self.offset = 0
+                if self.offset and (size < self.offset or not self._still_there(handle)):
+                    self.offset = 0  # rewritten by a resume: read it again from the start
                 handle.seek(self.offset)
                 chunk = handle.read()
         except OSError:
@@ -367,6 +390,7 @@ class MetricsFollower:
         if not complete:
             return {}
         self.offset += len(complete)
+        self.last_line = complete[complete.rfind(b"\n", 0, len(complete) - 1) + 1 :]
         steps, events = series.parse_lines(complete.decode("utf-8", "replace"))
         run, changes = self.run, {}
         for event in events:
@@ -377,3 +401,7 @@ class MetricsFollower:
             run.series = series.merge(run.series, steps, run.total_steps, run.SERIES_POINTS)
             changes["series"] = run.series
         return changes
+
+    def _still_there(self, handle) -> bool:
+        handle.seek(self.offset - len(self.last_line))
+        return handle.read(len(self.last_line)) == self.last_line

@@ -176,6 +176,11 @@ def test_the_follower_reads_what_the_trainer_appended(db, tmp_path):
     assert follower.read()["series"] == [{"step": 1, "loss": 3}, {"step": 2, "loss": 2}]
     metrics.write_text('{"step": 1, "loss": 9}\n')  # a resume rewrote it
     assert follower.read()["series"] == [{"step": 1, "loss": 9}]
+    # Rewritten and grown past where it was read between two looks: noticed too.
+    metrics.write_text('{"step": 1, "loss": 8}\n{"step": 2, "loss": 7}\n{"step": 3, "loss": 6}\n')
+    assert follower.read()["series"] == [
+        {"step": 1, "loss": 8}, {"step": 2, "loss": 7}, {"step": 3, "loss": 6},
+    ]  # fmt: skip
 
 
 # --- generation runs ---------------------------------------------------------------------
@@ -352,3 +357,28 @@ def test_train_cut_resume_queue_queues_the_resume(db, recorded):
     assert recorded.config["max_steps"] == 7
     assert DBTaskResult.objects.get().args_kwargs["kwargs"] == {"resume": True}
     assert f"/training/{recorded.pk}/" in out.getvalue()
+
+
+def test_a_job_whose_supervision_breaks_does_not_stay_running(recorded, monkeypatch):
+    monkeypatch.setattr(jobs, "gpu_count", lambda: 0)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(jobs.supervise, "supervise", broken)
+    with pytest.raises(RuntimeError):
+        jobs.run_training.call(recorded.pk)
+    recorded.refresh_from_db()
+    assert recorded.status == "failed" and "database went away" in recorded.error
+
+    recorded.status = "queued"
+    recorded.save()
+
+    def forced_stop(*args, **kwargs):
+        raise SystemExit(1)  # the library's answer to a second Ctrl+C
+
+    monkeypatch.setattr(jobs.supervise, "supervise", forced_stop)
+    with pytest.raises(SystemExit):
+        jobs.run_training.call(recorded.pk)
+    recorded.refresh_from_db()
+    assert recorded.status == "interrupted" and "stopped at once" in recorded.error

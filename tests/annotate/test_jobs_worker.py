@@ -266,3 +266,32 @@ def test_a_cancelled_queued_run_is_skipped_by_the_worker(judged, model_dir, trai
 
     assert jobs.run_training.call(run.pk).startswith("skipped")
     assert status(run) == "cancelled"
+
+
+def test_a_cancelled_generation_job_resumes_filling_only_what_is_missing(
+    transactional_db, model_dir, start_worker
+):
+    models.Prompt.objects.bulk_create(
+        models.Prompt(source="seed", external_id=str(i), instruction=f"Question {i}?")
+        for i in range(150)
+    )
+    job = generation.new_generation_run(
+        5, base_model=str(model_dir), max_new_tokens=32, batch_size=4
+    )
+    jobs.enqueue_generation(job)
+    start_worker()
+    wait_for(lambda: status(job) != "queued", what="the job to start")
+    assert jobs.request_cancel(job)
+    wait_for(lambda: status(job) in models.Job.FINISHED, what="the cancelled job")
+    assert job.status == "cancelled"
+    kept = models.Response.objects.filter(round=5).count()
+    assert kept < 150
+
+    jobs.enqueue_resume(job)
+    wait_for(lambda: status(job) in models.Job.FINISHED, timeout=300, what="the resumed job")
+    assert job.status == "succeeded", job.error
+    assert job.prompt_count == 150 - kept  # only what was missing
+    assert models.Response.objects.filter(round=5).count() == 150 - job.empty_count
+    assert models.Response.objects.filter(round=5).values("prompt").distinct().count() == (
+        models.Response.objects.filter(round=5).count()
+    )
