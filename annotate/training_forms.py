@@ -105,7 +105,16 @@ class NewRunForm(PageForm):
     )
     # A fresh token with every empty form: a second POST with the same token (a double
     # click, a resent form) finds the run the first one started instead of a new one.
-    request_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+    request_token = forms.UUIDField(
+        required=False,
+        widget=forms.HiddenInput,
+        initial=uuid.uuid4,
+        error_messages={"invalid": "This form is damaged; reload the page and try again."},
+    )
+
+    def clean_request_token(self) -> uuid.UUID:
+        # A post without one (a script, not the page) gets its own: no repeat protection.
+        return self.cleaned_data["request_token"] or uuid.uuid4()
 
     def clean_overrides(self) -> dict:
         return parse_overrides(self.cleaned_data["overrides"])
