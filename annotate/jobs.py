@@ -33,7 +33,7 @@ from annotate.models import GenerationRun, Job, JobStatus, TrainingRun
 
 QUEUE = "gpu"
 # Written by the trainer (training/trainer.py), read here without importing it.
-METRICS_FILENAME = "metrics.jsonl"
+METRICS_FILENAME = series.METRICS_FILENAME
 RUN_FILENAME = "run.json"
 CONFIG_FILENAME = "cut_config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -92,6 +92,8 @@ def _enqueue(job: Job, function, *, resume: bool) -> None:
                 f"{locked} is already {locked.get_status_display().lower()}"
                 f"{' (enqueued)' if locked.task_id else ''}; it cannot start twice."
             )
+        if isinstance(locked, TrainingRun) and not (locked.snapshot_path and locked.output_dir):
+            raise JobError(f"{locked} has no data snapshot or output directory to train from.")
         result = function.enqueue(job.pk, resume=resume)
         model.objects.filter(pk=job.pk).update(task_id=str(result.id))
     job.refresh_from_db()
@@ -152,7 +154,7 @@ def run_training(run_id: int, resume: bool = False) -> str:
     except JobError as error:
         _finish(run, JobStatus.FAILED, error=str(error))
         return "failed"
-    follower = MetricsFollower(run)
+    follower = series.MetricsFollower(run)
     with _settled(run, host):
         outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
         return _finish_training(run, outcome, host)
@@ -364,44 +366,3 @@ def _read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-class MetricsFollower:
-    """Reads the complete lines a trainer appended to metrics.jsonl since the last read and
-    turns them into field updates (series, total_steps, plan) for the run."""
-
-    def __init__(self, run: TrainingRun):
-        self.run = run
-        self.path = Path(run.output_dir) / METRICS_FILENAME
-        self.offset = 0
-        self.last_line = b""  # the line that ends at offset, to notice a rewrite
-
-    def read(self) -> dict:
-        try:
-            with self.path.open("rb") as handle:
-                size = handle.seek(0, 2)
-                if self.offset and (size < self.offset or not self._still_there(handle)):
-                    self.offset = 0  # rewritten by a resume: read it again from the start
-                handle.seek(self.offset)
-                chunk = handle.read()
-        except OSError:
-            return {}
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        if not complete:
-            return {}
-        self.offset += len(complete)
-        self.last_line = complete[complete.rfind(b"\n", 0, len(complete) - 1) + 1 :]
-        steps, events = series.parse_lines(complete.decode("utf-8", "replace"))
-        run, changes = self.run, {}
-        for event in events:
-            if event.get("event") == "plan" and isinstance(event.get("steps"), int):
-                run.total_steps, run.plan = event["steps"], event
-                changes.update(total_steps=run.total_steps, plan=run.plan)
-        if steps:
-            run.series = series.merge(run.series, steps, run.total_steps, run.SERIES_POINTS)
-            changes["series"] = run.series
-        return changes
-
-    def _still_there(self, handle) -> bool:
-        handle.seek(self.offset - len(self.last_line))
-        return handle.read(len(self.last_line)) == self.last_line

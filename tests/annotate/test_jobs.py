@@ -15,7 +15,8 @@ from annotate import generation, jobs, models, series
 
 
 def queued_run(**fields) -> models.TrainingRun:
-    return models.TrainingRun.objects.create(output_dir="/nowhere/run", **fields)
+    fields = {"output_dir": "/nowhere/run", "snapshot_path": "/nowhere/run/j.jsonl", **fields}
+    return models.TrainingRun.objects.create(**fields)
 
 
 def test_a_run_is_enqueued_once_on_the_gpu_queue(db):
@@ -30,6 +31,12 @@ def test_a_run_is_enqueued_once_on_the_gpu_queue(db):
     with pytest.raises(jobs.JobError, match="cannot start twice"):
         jobs.enqueue_training(run)
     assert DBTaskResult.objects.count() == 1
+
+
+def test_a_run_without_a_snapshot_is_not_enqueued(db):
+    with pytest.raises(jobs.JobError, match="has no data snapshot"):
+        jobs.enqueue_training(models.TrainingRun.objects.create())
+    assert not DBTaskResult.objects.exists()
 
 
 @pytest.mark.parametrize("state", ["running", "succeeded", "cancelled"])
@@ -163,7 +170,7 @@ def test_metrics_lines_split_into_steps_and_events_skipping_broken_ones():
 def test_the_follower_reads_what_the_trainer_appended(db, tmp_path):
     run = models.TrainingRun.objects.create(output_dir=str(tmp_path))
     metrics = tmp_path / jobs.METRICS_FILENAME
-    follower = jobs.MetricsFollower(run)
+    follower = series.MetricsFollower(run)
     assert follower.read() == {}
     metrics.write_text('{"event": "plan", "steps": 4, "records": 6}\n{"step": 1, "loss": 3}\n')
     assert follower.read() == {

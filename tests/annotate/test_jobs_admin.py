@@ -17,7 +17,9 @@ def action(client, url: str, name: str, objects):
 
 def test_staff_cancel_a_queued_run_and_resume_it_from_the_admin(client, staff):
     client.force_login(staff)
-    run = models.TrainingRun.objects.create(output_dir="/runs/run-1", worker_host="")
+    run = models.TrainingRun.objects.create(
+        output_dir="/runs/run-1", snapshot_path="/runs/run-1/judgments.jsonl"
+    )
 
     action(client, RUNS, "cancel_selected", [run])
     run.refresh_from_db()

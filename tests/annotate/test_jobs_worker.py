@@ -248,13 +248,15 @@ def test_two_workers_run_each_job_once(transactional_db, model_dir, start_worker
     ]
     for run in runs:
         jobs.enqueue_generation(run)
-    start_worker()
-    start_worker()
+    both = [start_worker(), start_worker()]
+    wait_for(lambda: models.Worker.objects.count() == 2, what="both workers")
     for run in runs:
         wait_for(lambda run=run: status(run) in models.Job.FINISHED, what=str(run))
         assert run.status == "succeeded", run.error
         assert len(DBTaskResult.objects.get(id=run.task_id).worker_ids) == 1
         assert models.Response.objects.filter(round=run.round_number).count() <= 2
+        started = f"Task id={run.task_id} path=annotate.jobs.run_generation state=RUNNING"
+        assert sum(worker.output().count(started) for worker in both) == 1
     assert DBTaskResult.objects.count() == 2
 
 
