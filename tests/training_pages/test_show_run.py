@@ -157,3 +157,17 @@ def test_steps_before_the_plan_is_known_show_without_a_bar(staff_client, running
     html = staff_client.get(running_run.get_absolute_url()).content.decode()
     assert "<progress" not in html
     assert "step 3\n" in html
+
+
+def test_the_tables_keep_small_numbers_and_drop_odd_records(staff_client, running_run):
+    series = running_run.series + [
+        {**running_run.series[-1], "step": 4, "lr": 1e-07},
+        {"step": "<b>5</b>", "loss": 1.0},  # not a step number: left out
+        {"step": 6, "loss": None, "lr": 2e-07},
+    ]
+    models.TrainingRun.objects.filter(pk=running_run.pk).update(series=series)
+    html = staff_client.get(running_run.get_absolute_url()).content.decode()
+    assert "<tr><td>4</td><td>1e-07</td></tr>" in html
+    assert "<tr><td>6</td><td>2e-07</td></tr>" in html
+    assert "<b>5</b>" not in html
+    assert "<tr><td>6</td><td>—</td><td>—</td><td>—</td></tr>" not in html  # nothing to show
