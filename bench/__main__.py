@@ -4,6 +4,7 @@ data      import/export/admin changelist at 100,000 rows, SQLite and PostgreSQL
 load      gunicorn + simulated annotators, SQLite and PostgreSQL
 training  `python -m training bench` with a CPU-sized shape
 jobs      enqueue -> running with an idle worker; a web process's memory (no torch)
+run-page  a training run's page, its status poll and series endpoint at 2,000 steps
 """
 
 import subprocess
@@ -13,8 +14,10 @@ import sys
 def main(argv: list[str]) -> None:
     which = argv[0] if argv and not argv[0].startswith("-") else "all"
     rest = argv[1:] if argv and not argv[0].startswith("-") else argv
-    if which not in ("data", "load", "training", "jobs", "all"):
-        raise SystemExit(f"Unknown benchmark {which!r}: choose data, load, training, jobs or all.")
+    if which not in ("data", "load", "training", "jobs", "run-page", "all"):
+        raise SystemExit(
+            f"Unknown benchmark {which!r}: choose data, load, training, jobs, run-page or all."
+        )
     if which in ("data", "all"):
         from bench import data_io
 
@@ -27,6 +30,10 @@ def main(argv: list[str]) -> None:
         from bench import jobs
 
         jobs.main(rest)
+    if which in ("run-page", "all"):
+        from bench import run_page
+
+        run_page.main(rest)
     if which in ("training", "all"):
         # A subprocess keeps torch out of this process and its memory figures clean.
         args = rest or ["--preset", "tiny", "--device", "cpu"]
