@@ -23,44 +23,36 @@ MAX_OVERRIDES_CHARS = 5_000
 MAX_BASE_MODEL_CHARS = 1_000
 
 
-def parse_overrides(text: str | list[str] | dict) -> dict:
-    """`name=value` lines (or `--name=value`; blank lines and # comments skipped), a list of
-    such strings or a dict -> {name: value} as CUTConfig takes them.
+def parse_overrides(overrides: str | list[str] | dict) -> dict:
+    """Config overrides -> {name: value} as CUTConfig holds them.
 
-    Raises ValidationError with apply_overrides' message (unknown key, wrong type, out of
-    range) or for a key the run sets itself.
+    `overrides` is the page's text (one `name=value` or `--name=value` a line; blank lines
+    and # comments skipped), a list of such strings, or a dict (from JSON, whose values
+    keep their types). Raises ValidationError with apply_overrides' message (unknown key,
+    wrong type, out of range) or for a key the run sets itself.
     """
-    if isinstance(text, dict):
-        items = [f"{key}={value}" for key, value in text.items()]
-    elif isinstance(text, list):
-        items = [str(item) for item in text]
+    if isinstance(overrides, dict):
+        pairs = overrides
     else:
-        items = [line.strip() for line in text.splitlines()]
-    items = [item for item in items if item and not item.startswith("#")]
-    reserved = sorted(
-        {item.removeprefix("--").partition("=")[0].strip().replace("-", "_") for item in items}
-        & set(RESERVED_KEYS)
-    )
+        lines = overrides.splitlines() if isinstance(overrides, str) else map(str, overrides)
+        pairs = [line.strip() for line in lines]
+        pairs = [line for line in pairs if line and not line.startswith("#")]
+    names = list(pairs) if isinstance(pairs, dict) else [_key(line) for line in pairs]
+    reserved = sorted(set(names) & set(RESERVED_KEYS))
     if reserved:
         raise ValidationError(
             f"{', '.join(reserved)} cannot be overridden: the run sets "
             f"{'it' if len(reserved) == 1 else 'them'} itself (the base model has its own field)."
         )
     try:
-        if isinstance(text, dict):
-            # JSON values keep their types (a number stays a number).
-            config = apply_overrides(CUTConfig(), text)
-        else:
-            config = apply_overrides(CUTConfig(), items)
+        config = apply_overrides(CUTConfig(), pairs).to_dict()
     except ValueError as error:
         raise ValidationError(str(error)) from None
-    defaults = CUTConfig().to_dict()
-    names = list(text) if isinstance(text, dict) else [_key(item) for item in items]
-    return {name: config.to_dict()[name] for name in names if name in defaults}
+    return {name: config[name] for name in names}
 
 
-def _key(item: str) -> str:
-    return item.removeprefix("--").partition("=")[0].strip().replace("-", "_")
+def _key(line: str) -> str:
+    return line.removeprefix("--").partition("=")[0].strip().replace("-", "_")
 
 
 class NewRunForm(PageForm):
@@ -105,7 +97,16 @@ class NewRunForm(PageForm):
     )
     # A fresh token with every empty form: a second POST with the same token (a double
     # click, a resent form) finds the run the first one started instead of a new one.
-    request_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+    request_token = forms.UUIDField(
+        required=False,
+        widget=forms.HiddenInput,
+        initial=uuid.uuid4,
+        error_messages={"invalid": "This form is damaged; reload the page and try again."},
+    )
+
+    def clean_request_token(self) -> uuid.UUID:
+        # A post without one (a script, not the page) gets its own: no repeat protection.
+        return self.cleaned_data["request_token"] or uuid.uuid4()
 
     def clean_overrides(self) -> dict:
         return parse_overrides(self.cleaned_data["overrides"])

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from annotate import exports, jobs, models
 from annotate.generation import new_generation_run
@@ -57,7 +58,14 @@ def selection(filters: dict) -> QuerySet:
 
 def steps(series: list) -> list[dict]:
     """The per-step records of a series (event lines such as the plan left out)."""
-    return [r for r in series or [] if isinstance(r, dict) and "step" in r and "event" not in r]
+    return [
+        r
+        for r in series or []
+        if isinstance(r, dict)
+        and isinstance(r.get("step"), int)
+        and not isinstance(r["step"], bool)
+        and "event" not in r
+    ]
 
 
 def _value(record: dict, key: str) -> float | None:
@@ -80,6 +88,20 @@ class Chart:
     # Horizontal reference lines, e.g. the collapse margin: [(label, y)].
     references: list[tuple[str, float]] = field(default_factory=list)
 
+    def table_body(self) -> str:
+        """The table's rows as HTML. Built here, not in the template: a long run's five
+        tables hold about 10,000 rows, which the template language takes seconds to loop
+        over. Every cell is a number formatted here (steps are ints, values finite floats,
+        see steps() and _value()) or "—", so nothing needs escaping."""
+        return mark_safe(  # numbers only, as said above
+            "\n".join(
+                "<tr>"
+                + "".join(f"<td>{format_value(v, i == 0)}</td>" for i, v in enumerate(row))
+                + "</tr>"
+                for row in self.rows
+            )
+        )
+
     def as_json(self) -> dict:
         return {
             "id": self.id,
@@ -91,9 +113,19 @@ class Chart:
         }
 
 
-def charts(run: models.TrainingRun) -> list[Chart]:
-    """One Chart per plot of the run page, each with the rows of its table."""
+def format_value(value, exact: bool = False) -> str:
+    """A table cell: six significant digits (1e-07 stays 1e-07), "—" for no value."""
+    if value is None:
+        return "—"
+    return str(value) if exact else f"{value:.6g}"
+
+
+def charts(run: models.TrainingRun, after: int | None = None) -> list[Chart]:
+    """One Chart per plot of the run page, each with the rows of its table; with `after`,
+    only the steps after that one (what the page's script has not drawn yet)."""
     records = steps(run.series)
+    if after is not None:
+        records = [r for r in records if r["step"] > after]
     margin = (run.config or {}).get("collapse_margin")
     result = []
     for chart_id, title, lines in CHARTS:
@@ -180,6 +212,21 @@ def round_numbers(run: models.TrainingRun) -> str:
     generated = [str(r.number) for r in run.rounds.all()]
     if generated:
         text += f" → {', '.join(generated)}"
+    return text
+
+
+def selection_text(filters: dict) -> str:
+    """ "accepted judgments in round 1 since 2026-01-01", for the run page."""
+    filters = filters or {}
+    status = filters.get("status", "accepted")
+    text = "all judgments" if status == "all" else f"{status} judgments"
+    rounds = filters.get("rounds") or (
+        [filters["round"]] if filters.get("round") is not None else []
+    )
+    if rounds:
+        text += f" in round{'s' if len(rounds) > 1 else ''} {', '.join(map(str, rounds))}"
+    if filters.get("since"):
+        text += f" since {filters['since']}"
     return text
 
 

@@ -44,7 +44,10 @@ def _template(request: HttpRequest, page: str, partial: str) -> str:
 def list_runs(request: HttpRequest) -> HttpResponse:
     jobs.sweep_stale()
     runs = models.TrainingRun.objects.select_related("created_by").prefetch_related("rounds")
-    return render(request, "annotate/training_list.html", {"rows": training_runs.rows(runs)})
+    rows = training_runs.rows(runs)
+    waiting = any(row.run.status == models.TrainingRun.Status.QUEUED for row in rows)
+    context = {"rows": rows, "no_worker": waiting and not workers.alive("gpu")}
+    return render(request, "annotate/training_list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -127,19 +130,24 @@ def _run(pk: int) -> models.TrainingRun:
     return get_object_or_404(models.TrainingRun.objects.select_related("created_by"), pk=pk)
 
 
-def _run_context(run: models.TrainingRun) -> dict:
-    charts = training_runs.charts(run)
-    return {
-        "run": run,
-        "charts": charts,
-        "chart_data": {
+def _run_context(run: models.TrainingRun, *, with_charts: bool = True) -> dict:
+    """What the run page shows; without the charts for the partials (the status poll)."""
+    context = {}
+    if with_charts:
+        charts = training_runs.charts(run)
+        context["charts"] = charts
+        context["chart_data"] = {
             "series_url": reverse("annotate:training-series", args=[run.pk]),
             "finished": run.is_finished,
             "charts": [chart.as_json() for chart in charts],
-        },
+        }
+    return {
+        **context,
+        "run": run,
         "worker_alive": workers.alive("gpu"),
         "generations": run.generation_runs.order_by("-pk")[:10],
         "progress": training_runs.progress(run),
+        "selection": training_runs.selection_text(run.filters),
         "generate_form": training_forms.GenerateForm(initial={"round": _next_round()}),
     }
 
@@ -155,9 +163,9 @@ def show_run(request: HttpRequest, pk: int) -> HttpResponse:
     jobs.sweep_stale()  # a run whose worker was killed shows as interrupted
     run = _run(pk)
     page = "annotate/training_run.html"
-    context = _run_context(run)
     if not request.htmx:
-        return render(request, page, context)
+        return render(request, page, _run_context(run))
+    context = _run_context(run, with_charts=False)
     # The poll's answer: the status, and the Generate form out of band, so the form
     # appears when the run succeeds (polling stops then).
     status = render_to_string(f"{page}#run-status", context, request)
@@ -174,11 +182,7 @@ def run_series(request: HttpRequest, pk: int) -> JsonResponse:
         after = int(request.GET.get("after", -1))
     except ValueError:
         return JsonResponse({"detail": "after must be a step number."}, status=400)
-    charts = []
-    for chart in training_runs.charts(run):
-        data = chart.as_json()
-        data["rows"] = [row for row in chart.rows if row[0] > after]
-        charts.append(data)
+    charts = [chart.as_json() for chart in training_runs.charts(run, after=after)]
     return JsonResponse(
         {
             "status": run.status,
@@ -237,7 +241,7 @@ def generate_round(request: HttpRequest, pk: int) -> HttpResponse:
             if request.htmx:
                 return HttpResponseClientRedirect(run.get_absolute_url())
             return redirect(run)
-    context = {**_run_context(run), "generate_form": form}
+    context = {**_run_context(run, with_charts=not request.htmx), "generate_form": form}
     page = "annotate/training_run.html"
     return render(request, _template(request, page, "generate"), context)
 

@@ -3,6 +3,7 @@
 data       import/export/admin changelist at 100,000 rows, SQLite and PostgreSQL
 load       gunicorn + simulated annotators, SQLite and PostgreSQL
 jobs       enqueue -> running with an idle worker; a web process's memory (no torch)
+run-page   a training run's page, its status poll and series endpoint at 2,000 steps
 training   `python -m training bench` with a CPU-sized shape
 lens       critique lens preview latency and bulk throughput, embedded model on the CPU
 lens-page  the lens preview through the page and a real lens worker (not in "all": it
@@ -14,7 +15,12 @@ import subprocess
 import sys
 
 # Benchmarks that run in this process, by name, in the order "all" runs them.
-IN_PROCESS = {"data": "bench.data_io", "load": "bench.load", "jobs": "bench.jobs"}
+IN_PROCESS = {
+    "data": "bench.data_io",
+    "load": "bench.load",
+    "jobs": "bench.jobs",
+    "run-page": "bench.run_page",
+}
 # Benchmarks that load torch run in a subprocess: it keeps this process's memory clean.
 SUBPROCESS = {"training": ["training", "bench"], "lens": ["bench.lens"]}
 NOT_IN_ALL = {"lens-page": "bench.lens_page"}

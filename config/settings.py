@@ -253,6 +253,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets named "status": a job's life and a selection's review state.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "annotate.models.JobStatus",
+        "SelectionStatusEnum": "annotate.exports.STATUSES",
+    },
 }
 
 # How long a task handed to an annotator stays reserved for them.

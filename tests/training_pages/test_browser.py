@@ -77,6 +77,19 @@ def page(live_server, monkeypatch):
         assert errors == [], f"JavaScript errors: {errors}"
 
 
+AXE = Path(__file__).resolve().parent.parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def accessibility_problems(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async () => (await axe.run()).violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)"""
+    )
+
+
 def drawn_pixels(page, canvas_id: str) -> int:
     """Pixels a chart has painted on its canvas (0 for a blank canvas)."""
     return page.evaluate(
@@ -107,6 +120,7 @@ def test_staff_start_a_run_from_the_page_and_watch_its_curves(
 
     page.get_by_role("link", name="Training").click()
     page.wait_for_url(f"{base}/training/")
+    assert accessibility_problems(page) == []
     page.get_by_role("link", name="New run").click()
     page.wait_for_url(f"{base}/training/new/")
 
@@ -122,6 +136,8 @@ def test_staff_start_a_run_from_the_page_and_watch_its_curves(
     text = preview.inner_text()
     assert "8 (5 positive, 3 negative)" in text
     assert re.search(r"Optimizer steps\s+3", text), text
+    page.screenshot(path=str(artifacts_dir() / "training-new-run.png"), full_page=True)
+    assert accessibility_problems(page) == []
 
     page.get_by_role("button", name="Start").click()
     page.wait_for_url(re.compile(rf"{re.escape(base)}/training/\d+/$"))
@@ -144,6 +160,7 @@ def test_staff_start_a_run_from_the_page_and_watch_its_curves(
 
     assert page.locator("#figure-loss .row-count").inner_text() == "3"
     page.screenshot(path=str(artifacts_dir() / "training-run.png"), full_page=True)
+    assert accessibility_problems(page) == []
 
     # The last poll brought the Generate form: the next round, from the prompts of round 1.
     page.get_by_label("Round number").fill("2")

@@ -34,3 +34,15 @@ def test_an_empty_list_points_to_new_run(client, staff):
     client.force_login(staff)
     html = client.get(reverse("annotate:training-list")).content.decode()
     assert "No training runs yet." in html
+
+
+def test_queued_runs_without_a_worker_are_said_to_wait(client, staff, running_run):
+    client.force_login(staff)
+    url = reverse("annotate:training-list")
+    assert "No worker is listening" not in client.get(url).content.decode()  # none queued
+    models.TrainingRun.objects.filter(pk=running_run.pk).update(status="queued")
+    assert (
+        "No worker is listening on the <code>gpu</code> queue" in client.get(url).content.decode()
+    )
+    models.Worker.objects.create(worker_id="w1", host="gpu-box-1", pid=1, queues=",gpu,")
+    assert "No worker is listening" not in client.get(url).content.decode()

@@ -213,3 +213,15 @@ def test_the_embedded_model_is_recorded_by_the_name_training_gives_it():
     from training import models as training_models
 
     assert training_runs.EMBEDDED == training_models.EMBEDDED
+
+
+def test_a_post_without_a_token_still_starts_a_run(staff_client, judged, training_dir):
+    assert staff_client.post(URL, form_data(request_token=None)).status_code == 302
+    assert models.TrainingRun.objects.get().request_token is not None
+
+
+def test_a_damaged_token_is_said_and_nothing_starts(staff_client, judged, training_dir):
+    page = staff_client.post(URL, form_data(request_token="not-a-uuid"))
+    assert page.status_code == 200
+    assert "This form is damaged; reload the page and try again." in page.content.decode()
+    assert not models.TrainingRun.objects.exists()

@@ -115,3 +115,16 @@ def test_a_run_without_an_adapter_cannot_generate(staff_client, running_run, res
 @pytest.mark.parametrize("name", ["training-cancel", "training-resume", "training-generate"])
 def test_the_buttons_take_post_only(staff_client, running_run, name):
     assert staff_client.get(reverse(f"annotate:{name}", args=[running_run.pk])).status_code == 405
+
+
+def test_the_run_page_lists_its_generation_jobs(staff_client, succeeded_run):
+    models.GenerationRun.objects.create(
+        round_number=2,
+        training_run=succeeded_run,
+        status="running",
+        prompts="round=1",
+        prompt_count=30,
+        done_count=12,
+    )
+    html = staff_client.get(succeeded_run.get_absolute_url()).content.decode()
+    assert "Round 2 (round=1): running, 12 of 30 prompts answered" in html

@@ -25,6 +25,7 @@ def test_a_running_run_shows_status_worker_progress_and_eta(staff_client, runnin
     assert '<progress id="run-progress" max="10" value="3">' in html
     assert "step 3 of 10 (30 %), about 14 s left" in html  # 7 steps at 2 s
     assert "step 3/10 loss 0.667" in html  # the log tail
+    assert "<dt>Selection</dt><dd>Accepted judgments in round 1</dd>" in html
     # It polls itself while running, and offers Cancel but not Resume.
     assert f'hx-get="{running_run.get_absolute_url()}" hx-trigger="every 2s"' in html
     assert reverse("annotate:training-cancel", args=[running_run.pk]) in html
@@ -83,6 +84,7 @@ def test_a_finished_run_stops_polling_and_offers_generation(staff_client, succee
     assert reverse("annotate:training-generate", args=[succeeded_run.pk]) in html
     assert reverse("annotate:training-cancel", args=[succeeded_run.pk]) not in html
     assert "cd" * 32 in html  # the snapshot's sha256
+    assert "<dt>Selection</dt><dd>Accepted judgments in round 1</dd>" in html
     assert reverse("annotate:training-snapshot", args=[succeeded_run.pk]) in html
 
 
@@ -148,3 +150,24 @@ def test_the_page_works_for_a_run_recorded_before_jobs(staff_client, staff):
     html = staff_client.get(run.get_absolute_url()).content.decode()
     assert 'Numbers (steps: <span class="row-count">0</span>)' in html
     assert "No steps yet." in html
+
+
+def test_steps_before_the_plan_is_known_show_without_a_bar(staff_client, running_run):
+    models.TrainingRun.objects.filter(pk=running_run.pk).update(total_steps=None)
+    html = staff_client.get(running_run.get_absolute_url()).content.decode()
+    assert "<progress" not in html
+    assert "step 3\n" in html
+
+
+def test_the_tables_keep_small_numbers_and_drop_odd_records(staff_client, running_run):
+    series = running_run.series + [
+        {**running_run.series[-1], "step": 4, "lr": 1e-07},
+        {"step": "<b>5</b>", "loss": 1.0},  # not a step number: left out
+        {"step": 6, "loss": None, "lr": 2e-07},
+    ]
+    models.TrainingRun.objects.filter(pk=running_run.pk).update(series=series)
+    html = staff_client.get(running_run.get_absolute_url()).content.decode()
+    assert "<tr><td>4</td><td>1e-07</td></tr>" in html
+    assert "<tr><td>6</td><td>2e-07</td></tr>" in html
+    assert "<b>5</b>" not in html
+    assert "<tr><td>6</td><td>—</td><td>—</td><td>—</td></tr>" not in html  # nothing to show
