@@ -107,16 +107,16 @@ def prompts_in(prompt_set: str) -> QuerySet:
 
 
 def _first_per_prompt(system: str, prompt_ids: list[int]) -> dict[int, int]:
-    """prompt id -> the system's oldest response to it."""
+    """prompt id -> the system's oldest response to it, for the prompts given.
+
+    Reads the system's (prompt, response) ids and keeps the wanted ones here: a list of
+    thousands of ids in an IN clause costs Django more to build than this to read."""
+    wanted = set(prompt_ids)
     found: dict[int, int] = {}
-    rows = (
-        system_responses(system)
-        .filter(prompt_id__in=prompt_ids)
-        .order_by("-id")
-        .values_list("prompt_id", "id")
-    )
-    for prompt_id, response_id in rows:
-        found[prompt_id] = response_id
+    rows = system_responses(system).order_by("-id").values_list("prompt_id", "id")
+    for prompt_id, response_id in rows.iterator(chunk_size=5000):
+        if prompt_id in wanted:
+            found[prompt_id] = response_id
     return found
 
 
@@ -466,7 +466,42 @@ def submit(
         vote.full_clean(exclude=["pair", "evaluator"], validate_constraints=False)
         vote.save()
         queue.count_done(PAIRS, evaluator, pair.pk)
+        _tally(pair.pk, vote)
     return vote
+
+
+_TALLY_SQL = (
+    "UPDATE {pair} SET {column} = {column} + 1, left_votes = left_votes + %s WHERE id = %s"
+)
+
+
+def _tally(pair_id: int, vote: models.Vote) -> None:
+    """Count the vote in its pair's tallies (ComparisonPair.a_votes ... left_votes)."""
+    column = f"{vote.winner}_votes"
+    decisive_left = vote.winner in ("a", "b") and vote.choice == models.Vote.Choice.LEFT
+    sql = _TALLY_SQL.format(pair=models.ComparisonPair._meta.db_table, column=column)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [int(decisive_left), pair_id])
+
+
+def recount(pairs: QuerySet) -> None:
+    """Set vote_count and the tallies of the pairs from their votes (bulk loads, repairs);
+    submit keeps them as it goes."""
+    won_a = Q(choice="left", a_on_left=True) | Q(choice="right", a_on_left=False)
+    won_b = Q(choice="right", a_on_left=True) | Q(choice="left", a_on_left=False)
+    votes = models.Vote.objects.filter(pair=OuterRef("pk"))
+
+    def n(condition: Q | None = None):
+        return models.count_subquery(votes.filter(condition) if condition else votes, "pair")
+
+    pairs.update(
+        vote_count=n(),
+        a_votes=n(won_a),
+        b_votes=n(won_b),
+        tie_votes=n(Q(choice="tie")),
+        both_bad_votes=n(Q(choice="both_bad")),
+        left_votes=n(Q(choice="left") & (won_a | won_b)),
+    )
 
 
 def progress(evaluator, comparison: models.Comparison) -> dict:

@@ -31,6 +31,19 @@ def test_a_reservation_keeps_the_pair_from_others_until_it_expires(annotator, ot
     assert taken.pair_id == held.pair_id
 
 
+def test_each_vote_is_tallied_on_its_pair_as_recount_counts_it(annotator, other_annotator):
+    comparison = make_comparison(3, overlap=3)
+    for evaluator in (annotator, other_annotator):
+        for choice in ("left", "right", "tie"):
+            reservation = compare.next_for(evaluator, comparison)
+            compare.submit(evaluator, reservation.pair, choice=choice)
+    tallies = list(models.ComparisonPair.objects.order_by("pk").values())
+    assert sum(t["a_votes"] + t["b_votes"] + t["tie_votes"] for t in tallies) == 6
+    assert sum(t["left_votes"] for t in tallies) == 2
+    compare.recount(models.ComparisonPair.objects.all())
+    assert list(models.ComparisonPair.objects.order_by("pk").values()) == tallies
+
+
 def test_the_vote_records_the_side_order_the_evaluator_saw(annotator):
     comparison = make_comparison(1)
     reservation = compare.next_for(annotator, comparison)
@@ -181,5 +194,8 @@ def test_fifty_evaluators_at_once_never_over_assign_or_lose_votes():
     assert not counted.filter(n__gt=F("overlap")).exists()
     assert not counted.exclude(n=F("vote_count")).exists()
     assert not models.PairReservation.objects.exists()
+    tallies = list(models.ComparisonPair.objects.order_by("pk").values())
+    compare.recount(models.ComparisonPair.objects.all())
+    assert list(models.ComparisonPair.objects.order_by("pk").values()) == tallies
     per_person = models.Vote.objects.values("pair", "evaluator").annotate(n=Count("pk"))
     assert all(row["n"] == 1 for row in per_person)
