@@ -183,7 +183,9 @@ def from_tally(
     return result
 
 
-def comparison_result(comparison: models.Comparison, **kw) -> Result:
+def comparison_result(
+    comparison: models.Comparison, *, count_evaluators: bool = True, **kw
+) -> Result:
     """From the pairs' tallies (ComparisonPair.a_votes ...), not the votes: a sum over the
     pairs, the tallies of pairs with several votes (agreement), and the evaluators."""
     pairs = models.ComparisonPair.objects.filter(comparison=comparison)
@@ -191,12 +193,15 @@ def comparison_result(comparison: models.Comparison, **kw) -> Result:
     totals = pairs.aggregate(**{name: Coalesce(Sum(name), 0) for name in (*columns, "left_votes")})
     shared = pairs.filter(vote_count__gte=2).values_list(*columns)
     units = np.array(list(shared.iterator(chunk_size=5000)), dtype=np.int64).reshape(-1, 4)
+    # A scan of the votes themselves: only the results page shows it.
     evaluators = (
         models.Vote.objects.filter(pair__comparison=comparison)
         .order_by()
         .values("evaluator")
         .distinct()
         .count()
+        if count_evaluators
+        else 0
     )
     return from_tally(
         a=totals["a_votes"],
