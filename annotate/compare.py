@@ -505,16 +505,20 @@ def recount(pairs: QuerySet) -> None:
 
 
 def progress(evaluator, comparison: models.Comparison) -> dict:
-    """{"done": this evaluator's votes here, "left": pairs still open to them}."""
+    """{"done": this evaluator's votes here, "left": pairs still open to them, counted up
+    to queue.LEFT_COUNT_LIMIT, "more": whether "left" reached it (the page says "1,000+")}.
+    Counting every open pair would cost a few subqueries per pair on every page."""
     done = models.Vote.objects.filter(pair__comparison=comparison, evaluator=evaluator).count()
-    return {"done": done, "left": open_for(evaluator, comparison).count()}
+    limit = queue.LEFT_COUNT_LIMIT
+    left = len(open_for(evaluator, comparison).values_list("pk", flat=True)[:limit])
+    return {"done": done, "left": left, "more": left >= limit}
 
 
 def open_comparisons(evaluator) -> list[models.Comparison]:
     """Comparisons with pairs to vote on, each with .left for this evaluator."""
     result = []
     for comparison in models.Comparison.objects.exclude(state=models.Comparison.State.CLOSED):
-        comparison.left = open_for(evaluator, comparison).count()
+        comparison.left = progress(evaluator, comparison)["left"]
         result.append(comparison)
     return result
 

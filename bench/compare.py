@@ -19,6 +19,7 @@ and a second, empty comparison of --pairs pairs for the crowd. Printed:
 """
 
 import argparse
+import http.client
 import json
 import random
 import re
@@ -160,6 +161,15 @@ def verify(comparison: int) -> None:
 
 class Evaluator(load.Annotator):
     """One browser without JavaScript voting on pairs."""
+
+    def request(self, method: str, path: str, form: dict | None = None):
+        # gunicorn closes a keep-alive connection idle for 30 s (logging in 20 clients on a
+        # busy machine can take that long); a browser opens a new one and sends again.
+        try:
+            return super().request(method, path, form)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.conn.close()
+            return super().request(method, path, form)
 
     def work(self, deadline, think, results, rng, comparison: int = 0) -> None:
         while time.monotonic() < deadline:

@@ -129,7 +129,7 @@ def test_progress_and_open_for_agree_with_what_next_for_hands_out(annotator, oth
     compare.next_for(other_annotator, comparison)
     vote(annotator, comparison, "a")
     progress = compare.progress(annotator, comparison)
-    assert progress == {"done": 1, "left": 2}
+    assert progress == {"done": 1, "left": 2, "more": False}
     handed = []
     while reservation := compare.next_for(annotator, comparison):
         handed.append(reservation.pair_id)
@@ -199,3 +199,9 @@ def test_fifty_evaluators_at_once_never_over_assign_or_lose_votes():
     assert list(models.ComparisonPair.objects.order_by("pk").values()) == tallies
     per_person = models.Vote.objects.values("pair", "evaluator").annotate(n=Count("pk"))
     assert all(row["n"] == 1 for row in per_person)
+
+
+def test_progress_counts_what_is_left_up_to_a_limit(annotator, monkeypatch):
+    comparison = make_comparison(5)
+    monkeypatch.setattr(compare.queue, "LEFT_COUNT_LIMIT", 3)
+    assert compare.progress(annotator, comparison) == {"done": 0, "left": 3, "more": True}
