@@ -5,7 +5,8 @@ benchmark's crowd (bench/load.py's databases, gunicorn server and HTTP clients).
                             [--evaluators 20] [--seconds 30] [--warmup 5] [--think 1]
                             [--pairs 10000]
 
-For each database: a throwaway copy is migrated and loaded with a comparison of
+For each database: a throwaway copy (SQLite in a temporary directory; PostgreSQL
+database critique_bench_compare) is migrated and loaded with a comparison of
 votes/overlap pairs holding `votes` votes (random choices and side orders, every pair full),
 and a second, empty comparison of --pairs pairs for the crowd. Printed:
 
@@ -32,6 +33,7 @@ from bench import load
 
 PAIR_RE = re.compile(r'action="/compare/(\d+)/pairs/(\d+)/vote/"')
 CHOICES = ["left", "right", "tie", "both_bad"]
+BENCH_DB = "critique_bench_compare"
 
 
 def seed(votes: int, overlap: int, pairs: int, evaluators: int) -> None:
@@ -237,7 +239,7 @@ def _crowd(port: int, comparison: int, args) -> load.Results:
 
 
 def run_one(kind: str, args) -> bool:
-    with load.Database(kind) as url:
+    with load.Database(kind, BENCH_DB) as url:
         env = load._django_env(url)
         print(
             f"== {kind}: migrating and loading {args.votes:,} votes "
