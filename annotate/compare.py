@@ -239,9 +239,11 @@ def _generation_target(system: str) -> dict:
             "adapter": round.adapter,
             "base_model": round.base_model,
         }
+    active = models.GenerationRun.objects.filter(status__in=models.GenerationRun.ACTIVE)
     if system == "base":
         round = models.Round.objects.filter(adapter="").order_by("number").first()
         target = {"base_model": round.base_model} if round else {}
+        active = active.filter(adapter="", training_run__isnull=True)
     else:
         run = models.TrainingRun.objects.get(pk=int(arg))
         round = (
@@ -250,8 +252,12 @@ def _generation_target(system: str) -> dict:
             .first()
         )
         target = {"training_run": run}
+        active = active.filter(training_run=run)
     if round is not None:
         return {"round_number": round.number, **target}
+    # A job already filling a new round for this system: the same round.
+    if job := active.order_by("pk").first():
+        return {"round_number": job.round_number, **target}
     # A new round after every round that exists or that a queued job will fill.
     used = [
         *models.Round.objects.values_list("number", flat=True),
