@@ -205,3 +205,26 @@ def test_progress_counts_what_is_left_up_to_a_limit(annotator, monkeypatch):
     comparison = make_comparison(5)
     monkeypatch.setattr(compare.queue, "LEFT_COUNT_LIMIT", 3)
     assert compare.progress(annotator, comparison) == {"done": 0, "left": 3, "more": True}
+
+
+def test_left_equals_what_open_for_counts_over_random_queue_states(django_user_model):
+    import random
+
+    rng = random.Random(5)
+    comparison = make_comparison(12, overlap=2)
+    users = django_user_model.objects.bulk_create(
+        django_user_model(username=f"q{i}") for i in range(5)
+    )
+    for _ in range(30):
+        user = rng.choice(users)
+        reservation = compare.next_for(user, comparison)
+        if reservation is None:
+            continue
+        action = rng.random()
+        if action < 0.4:
+            compare.submit(user, reservation.pair, choice=rng.choice(["left", "right", "tie"]))
+        elif action < 0.55:
+            compare.skip(user, reservation.pair)
+        for someone in users:
+            left = compare.progress(someone, comparison)["left"]
+            assert left == compare.open_for(someone, comparison).count()
