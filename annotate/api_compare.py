@@ -192,7 +192,8 @@ class ComparisonViewSet(viewsets.GenericViewSet):
         """Win rate of B over A with its interval, sign test, counts, position bias,
         agreement, and Bradley–Terry scores of every compared system."""
         comparison = self.get_object()
-        compare.refresh(comparison)
+        if comparison.state == models.Comparison.State.WAITING:
+            compare.refresh(comparison)
         data = {
             "comparison": comparison,
             "result": compare_stats.comparison_result(comparison),

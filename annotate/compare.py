@@ -19,6 +19,7 @@ replaced), so the order it was cast in is known.
 
 import random
 import secrets
+from collections import Counter
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -107,16 +108,16 @@ def prompts_in(prompt_set: str) -> QuerySet:
 
 
 def _first_per_prompt(system: str, prompt_ids: list[int]) -> dict[int, int]:
-    """prompt id -> the system's oldest response to it."""
+    """prompt id -> the system's oldest response to it, for the prompts given.
+
+    Reads the system's (prompt, response) ids and keeps the wanted ones here: a list of
+    thousands of ids in an IN clause costs Django more to build than this to read."""
+    wanted = set(prompt_ids)
     found: dict[int, int] = {}
-    rows = (
-        system_responses(system)
-        .filter(prompt_id__in=prompt_ids)
-        .order_by("-id")
-        .values_list("prompt_id", "id")
-    )
-    for prompt_id, response_id in rows:
-        found[prompt_id] = response_id
+    rows = system_responses(system).order_by("-id").values_list("prompt_id", "id")
+    for prompt_id, response_id in rows.iterator(chunk_size=5000):
+        if prompt_id in wanted:
+            found[prompt_id] = response_id
     return found
 
 
@@ -239,9 +240,11 @@ def _generation_target(system: str) -> dict:
             "adapter": round.adapter,
             "base_model": round.base_model,
         }
+    active = models.GenerationRun.objects.filter(status__in=models.GenerationRun.ACTIVE)
     if system == "base":
         round = models.Round.objects.filter(adapter="").order_by("number").first()
         target = {"base_model": round.base_model} if round else {}
+        active = active.filter(adapter="", training_run__isnull=True)
     else:
         run = models.TrainingRun.objects.get(pk=int(arg))
         round = (
@@ -250,8 +253,12 @@ def _generation_target(system: str) -> dict:
             .first()
         )
         target = {"training_run": run}
+        active = active.filter(training_run=run)
     if round is not None:
         return {"round_number": round.number, **target}
+    # A job already filling a new round for this system: the same round.
+    if job := active.order_by("pk").first():
+        return {"round_number": job.round_number, **target}
     # A new round after every round that exists or that a queued job will fill.
     used = [
         *models.Round.objects.values_list("number", flat=True),
@@ -466,20 +473,83 @@ def submit(
         vote.full_clean(exclude=["pair", "evaluator"], validate_constraints=False)
         vote.save()
         queue.count_done(PAIRS, evaluator, pair.pk)
+        _tally(pair.pk, vote)
     return vote
 
 
-def progress(evaluator, comparison: models.Comparison) -> dict:
-    """{"done": this evaluator's votes here, "left": pairs still open to them}."""
+_TALLY_SQL = (
+    "UPDATE {pair} SET {column} = {column} + 1, left_votes = left_votes + %s WHERE id = %s"
+)
+
+
+def _tally(pair_id: int, vote: models.Vote) -> None:
+    """Count the vote in its pair's tallies (ComparisonPair.a_votes ... left_votes)."""
+    column = f"{vote.winner}_votes"
+    decisive_left = vote.winner in ("a", "b") and vote.choice == models.Vote.Choice.LEFT
+    sql = _TALLY_SQL.format(pair=models.ComparisonPair._meta.db_table, column=column)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [int(decisive_left), pair_id])
+
+
+def recount(pairs: QuerySet) -> None:
+    """Set vote_count and the tallies of the pairs from their votes (bulk loads, repairs);
+    submit keeps them as it goes."""
+    won_a = Q(choice="left", a_on_left=True) | Q(choice="right", a_on_left=False)
+    won_b = Q(choice="right", a_on_left=True) | Q(choice="left", a_on_left=False)
+    votes = models.Vote.objects.filter(pair=OuterRef("pk"))
+
+    def n(condition: Q | None = None):
+        return models.count_subquery(votes.filter(condition) if condition else votes, "pair")
+
+    pairs.update(
+        vote_count=n(),
+        a_votes=n(won_a),
+        b_votes=n(won_b),
+        tie_votes=n(Q(choice="tie")),
+        both_bad_votes=n(Q(choice="both_bad")),
+        left_votes=n(Q(choice="left") & (won_a | won_b)),
+    )
+
+
+def progress(evaluator, comparison: models.Comparison, *, now: datetime | None = None) -> dict:
+    """{"done": this evaluator's votes here, "left": pairs still open to them, counted up
+    to queue.LEFT_COUNT_LIMIT, "more": whether "left" reached it (the page says "1,000+")}.
+
+    "left" equals open_for(...).count() below the limit (a test checks it), counted as the
+    judging queue counts it: the pairs neither full nor voted or skipped by the evaluator
+    (two index probes each), minus the few that other evaluators' live reservations fill,
+    found from those reservations; not a reservation subquery per pair on every page."""
+    now = now or timezone.now()
     done = models.Vote.objects.filter(pair__comparison=comparison, evaluator=evaluator).count()
-    return {"done": done, "left": open_for(evaluator, comparison).count()}
+    limit = queue.LEFT_COUNT_LIMIT
+    if comparison.state == models.Comparison.State.CLOSED:
+        return {"done": done, "left": 0, "more": False}
+    candidates = (
+        models.ComparisonPair.objects.filter(comparison=comparison, vote_count__lt=F("overlap"))
+        .exclude(Exists(models.Vote.objects.filter(pair=OuterRef("pk"), evaluator=evaluator)))
+        .exclude(Exists(models.PairSkip.objects.filter(pair=OuterRef("pk"), evaluator=evaluator)))
+    )
+    held = Counter(
+        models.PairReservation.objects.filter(pair__comparison=comparison, expires__gt=now)
+        .exclude(evaluator=evaluator)
+        .values_list("pair_id", flat=True)
+    )
+    filled = 0
+    if held:
+        for pk, overlap, votes in candidates.filter(pk__in=list(held)).values_list(
+            "pk", "overlap", "vote_count"
+        ):
+            filled += held[pk] >= overlap - votes
+    counted = len(candidates.values_list("pk", flat=True)[: limit + filled])
+    left = counted - filled
+    return {"done": done, "left": left, "more": left >= limit}
 
 
 def open_comparisons(evaluator) -> list[models.Comparison]:
     """Comparisons with pairs to vote on, each with .left for this evaluator."""
     result = []
     for comparison in models.Comparison.objects.exclude(state=models.Comparison.State.CLOSED):
-        comparison.left = open_for(evaluator, comparison).count()
+        comparison.left = progress(evaluator, comparison)["left"]
         result.append(comparison)
     return result
 

@@ -95,3 +95,14 @@ class VoteAdmin(admin.ModelAdmin):
     raw_id_fields = ("pair", "evaluator")
     search_fields = ("evaluator__username", "reason")
     show_full_result_count = False
+
+    # Votes are cast on the compare page or the API only: their pairs keep tallies
+    # (compare.submit) that an edit here would leave wrong.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -151,15 +151,18 @@ def create_comparison(request: HttpRequest) -> HttpResponse:
 @reviewer_required
 def show_results(request: HttpRequest, pk: int) -> HttpResponse:
     comparison = _comparison(pk)
-    compare.refresh(comparison)
+    waiting = comparison.state == models.Comparison.State.WAITING
+    if waiting:
+        # Generation jobs may have answered since: their responses become pairs now.
+        compare.refresh(comparison)
     context = {
         "comparison": comparison,
         "label_a": compare.system_label(comparison.system_a),
         "label_b": compare.system_label(comparison.system_b),
         "result": compare_stats.comparison_result(comparison),
         "pairs": comparison.pairs.count(),
-        "missing": compare.missing(comparison),
-        "generation": compare.generation_status(comparison),
+        # Open and closed comparisons have every pair: nothing is missing.
+        "generation": compare.generation_status(comparison) if waiting else "",
         "scores": rounds.bt_scores(),
     }
     return render(request, "annotate/compare_results.html", context)

@@ -649,6 +649,13 @@ class ComparisonPair(models.Model):
     overlap = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
     # Kept equal to votes.count() by compare.submit, as Response.judgment_count is.
     vote_count = models.PositiveIntegerField(default=0, editable=False)
+    # The votes by winner (the side order undone) and the decisive votes for the left side,
+    # kept by compare.submit with vote_count: the results add up pairs, not votes.
+    a_votes = models.PositiveIntegerField(default=0, editable=False)
+    b_votes = models.PositiveIntegerField(default=0, editable=False)
+    tie_votes = models.PositiveIntegerField(default=0, editable=False)
+    both_bad_votes = models.PositiveIntegerField(default=0, editable=False)
+    left_votes = models.PositiveIntegerField(default=0, editable=False)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:

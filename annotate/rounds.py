@@ -4,7 +4,7 @@ was judged, and how it fared against the previous round and the base in comparis
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q
 
 from annotate import compare, compare_stats, models, stats
 
@@ -59,7 +59,9 @@ def round_rows() -> list[RoundRow]:
     rounds = list(
         models.Round.objects.select_related("training_run")
         .annotate(
-            n_responses=Count("responses", distinct=True),
+            n_responses=models.count_subquery(
+                models.Response.objects.filter(round=OuterRef("pk")), "round"
+            )
         )
         .order_by("number")
     )
@@ -71,7 +73,7 @@ def round_rows() -> list[RoundRow]:
     }
     alpha = {row.round: row.alpha for row in stats.round_agreement()}
     results = {
-        comparison: compare_stats.comparison_result(comparison, resamples=1000)
+        comparison: compare_stats.comparison_result(comparison, count_evaluators=False)
         for comparison in models.Comparison.objects.filter(
             Q(system_a__startswith="round:") | Q(system_b__startswith="round:")
         ).order_by("-created", "-id")

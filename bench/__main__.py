@@ -4,6 +4,7 @@ data       import/export/admin changelist at 100,000 rows, SQLite and PostgreSQL
 load       gunicorn + simulated annotators, SQLite and PostgreSQL
 jobs       enqueue -> running with an idle worker; a web process's memory (no torch)
 run-page   a training run's page, its status poll and series endpoint at 2,000 steps
+compare    the results page at 100,000 votes; vote submit latency under the crowd
 training   `python -m training bench` with a CPU-sized shape
 lens       critique lens preview latency and bulk throughput, embedded model on the CPU
 lens-page  the lens preview through the page and a real lens worker (not in "all": it
@@ -20,6 +21,7 @@ IN_PROCESS = {
     "load": "bench.load",
     "jobs": "bench.jobs",
     "run-page": "bench.run_page",
+    "compare": "bench.compare",
 }
 # Benchmarks that load torch run in a subprocess: it keeps this process's memory clean.
 SUBPROCESS = {"training": ["training", "bench"], "lens": ["bench.lens"]}

@@ -59,8 +59,9 @@ CRITIQUES = [
 class Database:
     """A context manager yielding the DATABASE_URL of an empty database, removed on exit."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, name: str = BENCH_DB) -> None:
         self.kind = kind
+        self.name = name  # of the PostgreSQL database; each benchmark its own
         self.tmpdir: str | None = None
 
     def __enter__(self) -> str:
@@ -71,15 +72,15 @@ class Database:
         if parts.scheme not in ("postgres", "postgresql", "pgsql"):
             parts = urlsplit("postgres://postgres@127.0.0.1:5432/postgres")
         self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-        self._execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        self._execute(f"CREATE DATABASE {BENCH_DB}")
-        return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+        self._execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+        self._execute(f"CREATE DATABASE {self.name}")
+        return urlunsplit(parts._replace(path=f"/{self.name}"))
 
     def __exit__(self, *exc) -> None:
         if self.kind == "sqlite":
             shutil.rmtree(self.tmpdir, ignore_errors=True)
         else:
-            self._execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            self._execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
     def _execute(self, statement: str) -> None:
         import psycopg

@@ -31,6 +31,19 @@ def test_a_reservation_keeps_the_pair_from_others_until_it_expires(annotator, ot
     assert taken.pair_id == held.pair_id
 
 
+def test_each_vote_is_tallied_on_its_pair_as_recount_counts_it(annotator, other_annotator):
+    comparison = make_comparison(3, overlap=3)
+    for evaluator in (annotator, other_annotator):
+        for choice in ("left", "right", "tie"):
+            reservation = compare.next_for(evaluator, comparison)
+            compare.submit(evaluator, reservation.pair, choice=choice)
+    tallies = list(models.ComparisonPair.objects.order_by("pk").values())
+    assert sum(t["a_votes"] + t["b_votes"] + t["tie_votes"] for t in tallies) == 6
+    assert sum(t["left_votes"] for t in tallies) == 2
+    compare.recount(models.ComparisonPair.objects.all())
+    assert list(models.ComparisonPair.objects.order_by("pk").values()) == tallies
+
+
 def test_the_vote_records_the_side_order_the_evaluator_saw(annotator):
     comparison = make_comparison(1)
     reservation = compare.next_for(annotator, comparison)
@@ -116,7 +129,7 @@ def test_progress_and_open_for_agree_with_what_next_for_hands_out(annotator, oth
     compare.next_for(other_annotator, comparison)
     vote(annotator, comparison, "a")
     progress = compare.progress(annotator, comparison)
-    assert progress == {"done": 1, "left": 2}
+    assert progress == {"done": 1, "left": 2, "more": False}
     handed = []
     while reservation := compare.next_for(annotator, comparison):
         handed.append(reservation.pair_id)
@@ -181,5 +194,37 @@ def test_fifty_evaluators_at_once_never_over_assign_or_lose_votes():
     assert not counted.filter(n__gt=F("overlap")).exists()
     assert not counted.exclude(n=F("vote_count")).exists()
     assert not models.PairReservation.objects.exists()
+    tallies = list(models.ComparisonPair.objects.order_by("pk").values())
+    compare.recount(models.ComparisonPair.objects.all())
+    assert list(models.ComparisonPair.objects.order_by("pk").values()) == tallies
     per_person = models.Vote.objects.values("pair", "evaluator").annotate(n=Count("pk"))
     assert all(row["n"] == 1 for row in per_person)
+
+
+def test_progress_counts_what_is_left_up_to_a_limit(annotator, monkeypatch):
+    comparison = make_comparison(5)
+    monkeypatch.setattr(compare.queue, "LEFT_COUNT_LIMIT", 3)
+    assert compare.progress(annotator, comparison) == {"done": 0, "left": 3, "more": True}
+
+
+def test_left_equals_what_open_for_counts_over_random_queue_states(django_user_model):
+    import random
+
+    rng = random.Random(5)
+    comparison = make_comparison(12, overlap=2)
+    users = django_user_model.objects.bulk_create(
+        django_user_model(username=f"q{i}") for i in range(5)
+    )
+    for _ in range(30):
+        user = rng.choice(users)
+        reservation = compare.next_for(user, comparison)
+        if reservation is None:
+            continue
+        action = rng.random()
+        if action < 0.4:
+            compare.submit(user, reservation.pair, choice=rng.choice(["left", "right", "tie"]))
+        elif action < 0.55:
+            compare.skip(user, reservation.pair)
+        for someone in users:
+            left = compare.progress(someone, comparison)["left"]
+            assert left == compare.open_for(someone, comparison).count()

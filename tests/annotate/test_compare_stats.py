@@ -141,3 +141,22 @@ def test_bradley_terry_matches_a_direct_fit_with_scipy():
 
 def test_bradley_terry_needs_two_systems():
     assert cs.bradley_terry([]) == []
+
+
+def test_the_vectorised_alpha_and_agreement_match_the_agreement_pages_functions():
+    from annotate import stats
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        units = [
+            list(rng.choice(cs.CATEGORIES, size=rng.integers(1, 6), p=[0.4, 0.4, 0.15, 0.05]))
+            for _ in range(rng.integers(1, 30))
+        ]
+        result = cs.summarize([], units=units)
+        expected_alpha = stats.krippendorff_alpha_nominal(units)
+        if expected_alpha is None:
+            assert result.alpha is None
+        else:
+            assert result.alpha == pytest.approx(expected_alpha)
+        agreeing, pairs = stats.pairwise_agreement([u for u in units if len(u) >= 2])
+        assert result.agreement == (pytest.approx(agreeing / pairs) if pairs else None)

@@ -155,3 +155,39 @@ def test_the_admin_closes_comparisons(client, staff, annotator):
     comparison.refresh_from_db()
     assert comparison.state == models.Comparison.State.CLOSED
     assert not models.PairReservation.objects.exists()
+
+
+def _waiting_comparison() -> models.Comparison:
+    make_rounds(3, second=False)
+    run = models.TrainingRun.objects.create(
+        status=models.JobStatus.SUCCEEDED, output_dir="/runs/run-9", base_model="tiny"
+    )
+    return compare.create(system_a="base", system_b=f"run:{run.pk}", sample_size=3)
+
+
+def test_with_a_worker_listening_the_page_says_the_job_is_queued(client, reviewer):
+    comparison = _waiting_comparison()
+    models.Worker.objects.create(worker_id="w1", host="gpu-box", pid=1, queues=",gpu,")
+    client.force_login(reviewer)
+    html = client.get(reverse("annotate:comparison-results", args=[comparison.pk])).content
+    assert "Queued for a worker: 3 from Training run" in html.decode()
+
+
+def test_a_running_job_shows_its_progress_and_a_failed_one_its_error(client, reviewer):
+    comparison = _waiting_comparison()
+    job = comparison.generation_runs.get()
+    job.status, job.done_count, job.prompt_count = models.JobStatus.RUNNING, 1, 3
+    job.save()
+    client.force_login(reviewer)
+    url = reverse("annotate:comparison-results", args=[comparison.pk])
+    assert "Generating on a worker: 3 from Training run" in client.get(url).content.decode()
+    assert "(1/3 prompts answered)" in client.get(url).content.decode()
+    job.status, job.error = models.JobStatus.FAILED, "CUDA out of memory."
+    job.save()
+    assert "Generation failed: CUDA out of memory." in client.get(url).content.decode()
+
+
+def test_no_second_job_is_queued_while_one_generates_the_same_round(db):
+    comparison = _waiting_comparison()
+    assert compare.generate_missing(comparison) == []
+    assert comparison.generation_runs.count() == 1

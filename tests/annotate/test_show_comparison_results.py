@@ -90,3 +90,11 @@ def test_the_rounds_dashboard_has_a_row_per_round_with_its_figures(client, revie
 def test_the_rounds_dashboard_without_rounds_says_so(client, staff):
     client.force_login(staff)
     assert "No rounds yet." in client.get(reverse("annotate:rounds")).content.decode()
+
+
+def test_the_results_from_the_pairs_tallies_equal_the_figures_of_the_votes(reviewer):
+    comparison = _voted(5, 3, 2)
+    rows = [(v.choice, v.a_on_left, 1) for v in models.Vote.objects.all()]
+    assert compare_stats.comparison_result(comparison) == compare_stats.summarize(
+        rows, evaluators=10
+    )
