@@ -115,7 +115,10 @@ def test_computing_a_judgments_lens_queues_a_job_and_polls_until_it_is_stored(
     assert job.priority == lens.BULK_PRIORITY
     poll = f"{lens_url(judgment)}?job={job.pk}"
     assert f'hx-get="{poll}"' in page.content.decode()
-    assert "Computing what training will learn" in client.get(poll, headers=HX).content.decode()
+    pending = client.get(poll, headers=HX).content.decode()
+    assert "Computing what training will learn" in pending
+    assert pending.count('id="judgment-lens"') == 1
+    assert 'hx-target="#judgment-lens" hx-swap="outerHTML"' in pending  # the whole box
     store_lens(judgment, {"Paris.": 3.5})  # what the job does
     finish(job.pk, {"stored": 1})
     html = client.get(poll, headers=HX).content.decode()

@@ -61,6 +61,8 @@ def test_it_queues_a_preview_job_and_the_fragment_polls_for_it(client, task, len
     assert "<html" not in html
     assert f'hx-get="{result_url(job.pk)}"' in html
     assert 'hx-trigger="load delay:300ms"' in html
+    # The fragment replaces itself: the judgment form's own hx-target must not apply.
+    assert 'hx-target="this" hx-swap="outerHTML"' in html
     # Nothing was saved: no judgment, no stored lens.
     assert not models.Judgment.objects.exists()
     assert not models.LensResult.objects.exists()
