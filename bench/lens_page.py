@@ -104,10 +104,14 @@ def _run(args, sizes: list[int]) -> None:
             if worker.poll() is not None:
                 raise SystemExit("The lens worker exited before it started listening.")
             time.sleep(0.1)
-        print(f"lens worker up (db_worker --interval {args.interval}); warming up…", flush=True)
+        print(
+            f"lens worker up (db_worker --interval {args.interval}); load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; warming up…",
+            flush=True,
+        )
         start = time.perf_counter()
         _preview(client, responses[sizes[0]], "Warm-up.", lens_views.POLL_MS / 1000)
-        print(f"  first preview (loads the model): {time.perf_counter() - start:.1f} s\n")
+        print(f"  first preview (loads the model): {time.perf_counter() - start:.1f} s")
         print(
             f"{'tokens':>8} {'page p50':>9} {'page p95':>9} {'raw p50':>8} {'raw p95':>8}"
             f" {'worker p50':>11}  (seconds, {args.runs} runs each)"
