@@ -67,8 +67,12 @@ def scorer(base_model: str | None, adapter: str | None):
     key = (base_model, adapter)
     if key not in _SCORERS:
         # Imported here: torch loads in the worker, never in the web process.
+        import torch
+
         from training.lens import LensScorer
 
+        if settings.LENS_THREADS:
+            torch.set_num_threads(settings.LENS_THREADS)
         _SCORERS[key] = LensScorer.load(base_model=base_model, adapter=adapter)
     return _SCORERS[key]
 
