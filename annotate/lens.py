@@ -160,7 +160,15 @@ def store(judgment: models.Judgment, critique: str, result: dict) -> models.Lens
 
 
 def enqueue_preview(response: models.Response, critique: str, user) -> str:
-    """The job's id, for the page to poll. The worker scores with its own settings."""
+    """The job's id, for the page to poll. The worker scores with its own settings.
+
+    The user's previews still waiting in the queue are dropped first: the page shows only
+    the newest, so pressing L three times while typing costs the worker one preview."""
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.ready().filter(
+        task_path=preview.module_path, args_kwargs__args__2=user.pk
+    ).delete()
     job = preview.enqueue(response.pk, critique, user.pk)
     return str(job.id)
 

@@ -220,3 +220,18 @@ def test_the_reviewer_can_preview_an_edited_critique_on_the_review_page(
     assert (
         DBTaskResult.objects.get().args_kwargs["args"][1] == "Paris is right; the phrasing is odd."
     )
+
+
+def test_a_new_preview_drops_the_users_previews_still_waiting(
+    client, alice, task, lens_worker, reviewer
+):
+    client.force_login(reviewer)
+    preview(client, task, "Someone else's draft.")  # stays: another user's
+    client.force_login(alice)
+    preview(client, task, "First try.")
+    running = DBTaskResult.objects.get(args_kwargs__args__1="First try.")
+    running.claim("worker-1")  # the worker has started it: it stays
+    preview(client, task, "Second try.")
+    preview(client, task, "Third try.")
+    left = sorted(job.args_kwargs["args"][1] for job in DBTaskResult.objects.all())
+    assert left == ["First try.", "Someone else's draft.", "Third try."]
