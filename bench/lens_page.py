@@ -17,6 +17,7 @@ like the web process. Responses are English prose of about the given number of t
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--interval", type=float, default=0.05, help="db_worker --interval")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.tokens.split(",")]
+    # A SIGTERM (timeout, kill) unwinds as an exit, so the worker subprocess is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="critique-lens-page-") as tmp:
         url = f"sqlite:///{tmp}/bench.sqlite3"
         os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.settings")
@@ -71,9 +74,9 @@ def _run(args, sizes: list[int]) -> None:
     prompt = models.Prompt.objects.create(
         source="bench", external_id="moon", instruction="Tell me about the Moon landing."
     )
-    # About 30 tokens a sentence for SmolLM2's tokenizer.
+    # About 37 tokens a sentence for SmolLM2's tokenizer.
     responses = {
-        n: models.Response.objects.create(prompt=prompt, text=SENTENCE * max(1, round(n / 30)))
+        n: models.Response.objects.create(prompt=prompt, text=SENTENCE * max(1, round(n / 37)))
         for n in sizes
     }
     # Handed to the annotator, as the queue does: the preview checks that.
