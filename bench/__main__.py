@@ -1,10 +1,10 @@
-"""`python -m bench [data|load|training|all] [-- args]`: the project's benchmarks.
+"""`python -m bench [data|load|training|lens|lens-page|all] [-- args]`: the project's benchmarks.
 
 data      import/export/admin changelist at 100,000 rows, SQLite and PostgreSQL
 load      gunicorn + simulated annotators, SQLite and PostgreSQL
 training  `python -m training bench` with a CPU-sized shape
-lens-page the lens preview through the page and a real lens worker (not in "all": it
-          loads the embedded model)
+lens      critique lens preview latency and bulk throughput, embedded model on the CPU
+lens-page the lens preview through the page and a real lens worker (not in "all")
 """
 
 import subprocess
@@ -18,9 +18,9 @@ def main(argv: list[str]) -> None:
         from bench import lens_page
 
         return lens_page.main(rest)
-    if which not in ("data", "load", "training", "all"):
+    if which not in ("data", "load", "training", "lens", "all"):
         raise SystemExit(
-            f"Unknown benchmark {which!r}: choose data, load, training, lens-page or all."
+            f"Unknown benchmark {which!r}: choose data, load, training, lens, lens-page or all."
         )
     if which in ("data", "all"):
         from bench import data_io
@@ -34,6 +34,10 @@ def main(argv: list[str]) -> None:
         # A subprocess keeps torch out of this process and its memory figures clean.
         args = rest or ["--preset", "tiny", "--device", "cpu"]
         subprocess.run([sys.executable, "-m", "training", "bench", *args], check=True)
+    if which in ("lens", "all"):
+        # Its own process too: it loads torch and a model.
+        lens_args = rest if which == "lens" else []
+        subprocess.run([sys.executable, "-m", "bench.lens", *lens_args], check=True)
 
 
 if __name__ == "__main__":

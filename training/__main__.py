@@ -122,9 +122,7 @@ def run_train(
     callbacks = TrainCallbacks(should_stop=signals.should_stop if signals else None)
     result = trainer.train(config, progress=not args.no_progress, callbacks=callbacks)
     if result.stopped_on_request:
-        if int(os.environ.get("RANK", "0")) == 0:
-            print(result.stop_reason)
-        return STOPPED_EXIT_CODE
+        return STOPPED_EXIT_CODE  # the trainer said where the checkpoint is
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun / accelerate launch, one process reports
     numbers = {k: result.metrics[k] for k in ("steps", "loss", "l_mle", "l_ul", "flagged")}

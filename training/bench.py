@@ -7,7 +7,7 @@ LoRA r16 on the MLP as in CUT.md §5) it times:
             log-probs: the cost floor the ratios are taken against;
 - sft-grouped  the same with our length grouping (max_padding), to show what of our gain
             comes from padding alone;
-- cut       our step: training.trainer.cut_micro_step, exactly what the trainer runs
+- cut       our step: training.cut_step.cut_micro_step, exactly what the trainer runs
             (Align views backward, then Misalign views for the negatives only, each cut
             into sub-batches of similar length);
 - cut-joint the same loss with all views in one padded batch (split_views=False);
@@ -33,8 +33,8 @@ import time
 
 import torch
 
+from training import cut_step, logprobs, trainer
 from training import data as data_module
-from training import trainer
 from training.config import CUTConfig
 
 PRESETS = {
@@ -219,7 +219,7 @@ def build_model(args: argparse.Namespace, device: torch.device, dtype: torch.dty
 
 def parameter_count(model) -> int:
     """Parameters that cost FLOPs per token: all but an untied input embedding."""
-    lm = trainer.causal_lm(model)
+    lm = logprobs.causal_lm(model)
     embed = lm.get_input_embeddings().weight
     head = lm.get_output_embeddings().weight
     total = sum(p.numel() for p in model.parameters())
@@ -234,7 +234,7 @@ def run_variant(args: argparse.Namespace, variant: str) -> dict:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    autocast = trainer.autocast_for(device, dtype)
+    autocast = logprobs.autocast_for(device, dtype)
     model = build_model(args, device, dtype)
     examples = synthetic_examples(args, PRESETS[args.preset]["vocab_size"])
     if variant.startswith("sft"):
@@ -245,12 +245,12 @@ def run_variant(args: argparse.Namespace, variant: str) -> dict:
     batch = data_module.make_micro_batch(examples, pad_id=0)
     config = CUTConfig()
     options = {"threshold": config.threshold, "weight_unlike": config.weight_unlike}
-    scorer = trainer.ResponseScorer(model, chunk_size=args.chunk_size, dtype=dtype)
+    scorer = logprobs.ResponseScorer(model, chunk_size=args.chunk_size, dtype=dtype)
 
     def step(backward=torch.Tensor.backward) -> tuple[float, int]:
         if variant == "official":
             return official_step(model, examples, autocast, device, backward=backward, **options)
-        stats = trainer.cut_micro_step(
+        stats = cut_step.cut_micro_step(
             scorer,
             batch,
             split_views=variant != "cut-joint",

@@ -36,7 +36,7 @@ from training import data as data_module
 from training import loss as loss_module
 from training import templates
 from training.config import CUTConfig
-from training.trainer import ResponseScorer, autocast_for, compute_dtype, view_logprobs
+from training.logprobs import ResponseScorer, autocast_for, compute_dtype, view_logprobs
 
 # Padded tokens per forward pass when scoring many records (records are sorted by length
 # and batched up to this budget).
@@ -136,6 +136,10 @@ class LensScorer:
             settings["cutoff_len"] = cutoff_len
         name = base_name if adapter is None else f"{base_name} + {Path(adapter).resolve()}"
         return cls(model, tokenizer, CUTConfig(**settings), model_name=name)
+
+    def clear_cache(self) -> None:
+        """Forget the cached critique-free log-probs (needed only if the weights change)."""
+        self._plain_cache.clear()
 
     # --- scoring ---------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import argparse
 import pytest
 import torch
 
-from training import bench, trainer
+from training import bench, cut_step, logprobs
 from training import data as data_module
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -43,15 +43,15 @@ def test_the_official_restatement_gives_our_loss_and_gradients():
                 param.normal_(0, 0.5)
     examples = bench.synthetic_examples(args, bench.PRESETS["tiny"]["vocab_size"])
     batch = data_module.make_micro_batch(examples, pad_id=0)
-    scorer = trainer.ResponseScorer(model, chunk_size=16, dtype=torch.float32)
+    scorer = logprobs.ResponseScorer(model, chunk_size=16, dtype=torch.float32)
     options = {"threshold": 1.001, "weight_unlike": 1.0}
 
-    ours = trainer.cut_micro_step(scorer, batch, max_padding=0.05, **options)
+    ours = cut_step.cut_micro_step(scorer, batch, max_padding=0.05, **options)
     ours_grads = grads_of(model)
     official_loss, _ = bench.official_step(
         model,
         examples,
-        bench.trainer.autocast_for(torch.device("cpu"), torch.float32),
+        bench.logprobs.autocast_for(torch.device("cpu"), torch.float32),
         "cpu",
         **options,
     )

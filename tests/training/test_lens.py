@@ -9,7 +9,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from tests.training.conftest import CHAT_TEMPLATE, SPECIAL_TOKENS, make_model, make_tokenizer
-from training import data, lens, trainer
+from training import cut_step, data, lens, trainer
 from training import loss as loss_module
 from training.__main__ import main
 from training.config import CUTConfig
@@ -94,7 +94,7 @@ def test_the_lens_flags_exactly_the_tokens_the_trainers_unlikelihood_term_flags(
     monkeypatch.setattr(loss_module, "flag_inappropriate", spy)
     example = data.encode(lens.parse_record(1, item), tokenizer, template, cutoff)
     batch = data.make_micro_batch([example], tokenizer.pad_token_id)
-    trainer.cut_micro_step(scorer.scorer, batch, threshold=threshold, weight_unlike=1.0)
+    cut_step.cut_micro_step(scorer.scorer, batch, threshold=threshold, weight_unlike=1.0)
 
     [theirs] = flagged_by_trainer
     assert example.response_ids == ours.example.response_ids
@@ -199,7 +199,7 @@ def test_results_come_back_in_order_batched_by_length_and_serialise(monkeypatch)
     items = [record("short."), record("a much longer response " * 8), record("mid length one")]
     alone = [scorer.score([item])[0] for item in items]
     monkeypatch.setattr(lens, "BATCH_TOKENS", 100_000)
-    scorer._plain_cache.clear()
+    scorer.clear_cache()
 
     together = scorer.score(items)
 
@@ -361,3 +361,25 @@ def test_loading_with_an_adapter_takes_its_lambda_template_and_name(
     assert scorer.model_name == f"{model_dir} + {out}"
     [result] = scorer.score([record("An answer.")])
     assert result.threshold == 1.3 and result.model == scorer.model_name
+
+
+def test_offsets_hold_with_the_embedded_smollm2_tokenizer():
+    """The tokenizer the lens actually runs with by default (a GPT-2 style byte-level BPE
+    with a chat template), where it is installed."""
+    from training import models
+
+    try:
+        tokenizer = models.load_tokenizer(None)
+    except ValueError as error:
+        pytest.skip(str(error))
+    for text in TEXTS.values():
+        for template in ("chat", "alpaca"):
+            example = data.encode(
+                lens.parse_record(1, record(text)), tokenizer, template, 2048, offsets=True
+            )
+            spans = [span for span in example.response_offsets if span]
+            assert spans[0][0] == 0 and spans[-1][1] == len(text)
+            for token_id, span in zip(example.response_ids, example.response_offsets, strict=True):
+                piece = tokenizer.decode([token_id])
+                if span and "\ufffd" not in piece:
+                    assert text[span[0] : span[1]] == piece

@@ -160,7 +160,7 @@ def command(triples_file, model_dir, output, *extra) -> list[str]:
         "--checkpoint_every=0",
         "--eval_every=0",
         "--lora_dropout=0.3",  # the dropout stream has to continue across the stop too
-        "--num_epochs=100",  # 300 steps: long enough to be signalled in the middle
+        "--num_epochs=20",  # 60 steps: long enough to be signalled in the middle
         *extra,
     ]
 
@@ -194,8 +194,8 @@ def test_a_signalled_run_stops_with_status_75_and_resumes_to_the_same_adapter(
     assert child.returncode == STOPPED_EXIT_CODE, stderr[-2000:]
     stopped = lines_of(out)[-1]
     assert stopped["event"] == "stopped" and stopped["reason"] == "signal"
-    assert 1 <= stopped["step"] < 300
-    assert f"Stopped at step {stopped['step']} of 300" in stdout
+    assert 1 <= stopped["step"] < 60
+    assert f"Stopped at step {stopped['step']} of 60" in stdout
     assert (out / "checkpoints" / f"step-{stopped['step']:07d}").is_dir()
 
     resumed = subprocess.run(
@@ -215,10 +215,39 @@ def test_a_signalled_run_stops_with_status_75_and_resumes_to_the_same_adapter(
 
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert straight.returncode == 0, straight.stderr[-2000:]
-    assert [line["step"] for line in trainer.iter_metrics(out)] == list(range(1, 301))
+    assert [line["step"] for line in trainer.iter_metrics(out)] == list(range(1, 61))
     ours = load_file(out / "adapter_model.safetensors")
     theirs = load_file(tmp_path / "straight" / "adapter_model.safetensors")
     assert ours.keys() == theirs.keys()
     for name, weight in theirs.items():
         assert torch.allclose(ours[name], weight, atol=1e-6), name
-    assert json.loads((out / "run.json").read_text())["metrics"]["steps"] == 300
+    assert json.loads((out / "run.json").read_text())["metrics"]["steps"] == 60
+
+
+class TwoProcesses:
+    """What _stop_requested sees of accelerate on rank 0 when rank 1 answered `theirs`."""
+
+    num_processes = 2
+    device = torch.device("cpu")
+
+    def __init__(self, theirs: int):
+        self.theirs = theirs
+
+    def gather(self, tensor):
+        return torch.cat([tensor, torch.tensor([self.theirs])])
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "agreed"),
+    [
+        (False, 0, ""),  # nobody asked
+        (False, 2, "signal"),  # the other process got the signal: stop here too
+        (False, 1, "request"),
+        ("signal", 0, "signal"),
+        (True, 2, "signal"),
+    ],
+)
+def test_all_processes_agree_to_stop_at_the_same_step(mine, theirs, agreed):
+    callbacks = TrainCallbacks(should_stop=lambda: mine)
+
+    assert trainer._stop_requested(callbacks, TwoProcesses(theirs)) == agreed

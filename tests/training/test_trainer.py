@@ -9,7 +9,7 @@ import torch
 from peft import PeftModel
 
 from tests.training.conftest import make_model, make_tokenizer, triple, write_jsonl
-from training import data, trainer
+from training import checkpoints, cut_step, data, logprobs, trainer
 from training.config import CONFIG_FILENAME, CUTConfig
 from training.loss import cut_loss
 
@@ -76,10 +76,10 @@ def test_response_logprobs_equal_a_full_log_softmax(tokenizer, targets):
         for name, param in model.named_parameters():
             if "lora_B" in name:
                 param.normal_(0, 0.5)
-    scorer = trainer.ResponseScorer(model, chunk_size=7, dtype=torch.float32)
+    scorer = logprobs.ResponseScorer(model, chunk_size=7, dtype=torch.float32)
     view = micro_batch(tokenizer).like
 
-    ours = trainer.view_logprobs(scorer, view)
+    ours = logprobs.view_logprobs(scorer, view)
     ours[view.mask].sum().backward()
     ours_grads = grads_of(model)
     textbook = full_logit_logprobs(model, view)
@@ -99,15 +99,15 @@ def test_split_and_joint_micro_steps_give_the_gradient_of_cut_loss(tokenizer, ma
         for name, param in model.named_parameters():
             if "lora_B" in name:
                 param.normal_(0, 0.5)
-    scorer = trainer.ResponseScorer(model, chunk_size=16, dtype=torch.float32)
+    scorer = logprobs.ResponseScorer(model, chunk_size=16, dtype=torch.float32)
     batch = micro_batch(tokenizer)
     options = {"threshold": 1.01, "weight_unlike": 2.0, "scale": 0.5}
 
-    split = trainer.cut_micro_step(
+    split = cut_step.cut_micro_step(
         scorer, batch, split_views=True, max_padding=max_padding, **options
     )
     split_grads = grads_of(model)
-    joint = trainer.cut_micro_step(scorer, batch, split_views=False, **options)
+    joint = cut_step.cut_micro_step(scorer, batch, split_views=False, **options)
     joint_grads = grads_of(model)
     like = full_logit_logprobs(model, batch.like)
     misalign = full_logit_logprobs(model, batch.misalign)
@@ -209,16 +209,16 @@ def test_resuming_from_a_checkpoint_gives_the_weights_of_an_uninterrupted_run(
     settings = {"num_epochs": 2, "max_steps": 5, "checkpoint_every": every, "lora_dropout": 0.3}
     _, straight, _ = run(small_config(triples_file, tmp_path / "straight", **settings))
 
-    real_save = trainer._save_checkpoint
+    real_save = checkpoints.save_checkpoint
 
     def save_then_crash(*args, **kwargs):
         real_save(*args, **kwargs)
         raise Interrupted  # the machine went away right after the first checkpoint
 
-    monkeypatch.setattr(trainer, "_save_checkpoint", save_then_crash)
+    monkeypatch.setattr(checkpoints, "save_checkpoint", save_then_crash)
     with pytest.raises(Interrupted):
         run(small_config(triples_file, tmp_path / "resumed", **settings))
-    monkeypatch.setattr(trainer, "_save_checkpoint", real_save)
+    monkeypatch.setattr(checkpoints, "save_checkpoint", real_save)
     result, resumed, _ = run(
         small_config(triples_file, tmp_path / "resumed", resume_from="latest", **settings)
     )
@@ -360,7 +360,10 @@ def test_bad_data_fails_before_any_model_loads(tmp_path, monkeypatch):
 
 
 def test_training_never_imports_django():
-    code = "import sys, training.trainer, training.data; print('django' in sys.modules)"
+    code = (
+        "import sys, training.trainer, training.data, training.lens, training.callbacks, "
+        "training.__main__; print('django' in sys.modules)"
+    )
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
@@ -369,16 +372,16 @@ def test_training_never_imports_django():
 
 def test_gradient_checkpointing_gives_the_same_gradients(tokenizer):
     model = trainer.attach_lora(make_model(tokenizer), CUTConfig(lora_dropout=0.0))
-    scorer = trainer.ResponseScorer(model, chunk_size=16, dtype=torch.float32)
+    scorer = logprobs.ResponseScorer(model, chunk_size=16, dtype=torch.float32)
     batch = micro_batch(tokenizer)
     model.train()
 
-    plain = trainer.cut_micro_step(scorer, batch, threshold=1.01, weight_unlike=1.0)
+    plain = cut_step.cut_micro_step(scorer, batch, threshold=1.01, weight_unlike=1.0)
     plain_grads = grads_of(model)
     model.get_base_model().gradient_checkpointing_enable(
         gradient_checkpointing_kwargs={"use_reentrant": False}
     )
-    checkpointed = trainer.cut_micro_step(scorer, batch, threshold=1.01, weight_unlike=1.0)
+    checkpointed = cut_step.cut_micro_step(scorer, batch, threshold=1.01, weight_unlike=1.0)
     checkpointed_grads = grads_of(model)
 
     assert checkpointed.loss == pytest.approx(plain.loss, rel=1e-6)
