@@ -24,9 +24,15 @@ migrate: $(VENV)/.installed
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
+# The development server and one job worker (queues default and gpu) beside it, so training
+# and generation started from the pages run with nothing else to start; Ctrl+C stops both
+# (the worker checkpoints a running training first; Resume continues it).
 run: demo
 	@echo "Critique Loop on http://$(HOST):$(PORT)/ — log in with an account printed above."
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@echo "A job worker runs beside it (db_worker --queue-name default,gpu)."
+	@$(BIN)/python manage.py db_worker --queue-name default,gpu --no-reload --interval 0.5 & \
+	  worker=$$!; trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here).
 browser-deps:

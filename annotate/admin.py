@@ -336,8 +336,47 @@ class RoundAdmin(admin.ModelAdmin):
         return obj.response_total
 
 
+class JobAdmin(admin.ModelAdmin):
+    """Training and generation jobs: a record of what happened, written by the jobs
+    (annotate/jobs.py); curators cancel or resume them here or on the run's page."""
+
+    actions = ["cancel_selected", "resume_selected"]
+    job_fields = (
+        "status",
+        "worker_host",
+        "heartbeat_at",
+        "cancel_requested",
+        "task_id",
+        "error",
+        "log_tail",
+        "created",
+        "started_at",
+        "finished_at",
+    )
+
+    @admin.action(description="Cancel selected jobs", permissions=["change"])
+    def cancel_selected(self, request: HttpRequest, queryset) -> None:
+        from annotate import jobs
+
+        done = sum(jobs.request_cancel(job) for job in queryset)
+        self.message_user(request, f"Asked {done} jobs to cancel.")
+
+    @admin.action(description="Resume selected jobs", permissions=["change"])
+    def resume_selected(self, request: HttpRequest, queryset) -> None:
+        from annotate import jobs
+
+        queued = 0
+        for job in queryset:
+            try:
+                jobs.enqueue_resume(job)
+                queued += 1
+            except jobs.JobError as error:
+                self.message_user(request, str(error), messages.WARNING)
+        self.message_user(request, f"Queued {queued} jobs again.")
+
+
 @admin.register(models.TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(JobAdmin):
     list_display = (
         "id",
         "status",
@@ -345,6 +384,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "positive_count",
         "negative_count",
         "output_dir",
+        "worker_host",
         "created_by",
         "created",
         "finished_at",
@@ -353,21 +393,33 @@ class TrainingRunAdmin(admin.ModelAdmin):
     search_fields = ("base_model", "output_dir", "error")
     list_select_related = ("created_by",)
     raw_id_fields = ("created_by",)
-    # A run is a record of what happened; only train_cut writes it.
+    # A run is a record of what happened; only train_cut and the jobs write it.
     readonly_fields = (
-        "status",
+        *JobAdmin.job_fields,
         "snapshot_path",
         "snapshot_sha256",
         "positive_count",
         "negative_count",
         "output_dir",
-        "error",
-        "created",
-        "started_at",
-        "finished_at",
+        "total_steps",
+        "plan",
+        "series",
     )
     fieldsets = (
         (None, {"fields": ("status", "base_model", "output_dir", "created_by", "error")}),
+        (
+            "Job",
+            {
+                "fields": (
+                    "worker_host",
+                    "heartbeat_at",
+                    "total_steps",
+                    "cancel_requested",
+                    "task_id",
+                    "log_tail",
+                )
+            },
+        ),
         (
             "Data",
             {
@@ -384,10 +436,54 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "Advanced options",
             {
                 "classes": ("collapse",),
-                "fields": ("config", "metrics", "created", "started_at", "finished_at"),
+                "fields": (
+                    "config",
+                    "metrics",
+                    "plan",
+                    "series",
+                    "created",
+                    "started_at",
+                    "finished_at",
+                ),
             },
         ),
     )
+
+
+@admin.register(models.GenerationRun)
+class GenerationRunAdmin(JobAdmin):
+    list_display = (
+        "id",
+        "status",
+        "round_number",
+        "adapter",
+        "prompts",
+        "done_count",
+        "prompt_count",
+        "created_count",
+        "worker_host",
+        "created",
+    )
+    list_filter = ("status", "created")
+    search_fields = ("adapter", "base_model", "error")
+    list_select_related = ("created_by",)
+    raw_id_fields = ("created_by", "training_run")
+    readonly_fields = (
+        *JobAdmin.job_fields,
+        "prompt_count",
+        "done_count",
+        "created_count",
+        "empty_count",
+    )
+
+
+@admin.register(models.Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    list_display = ("host", "pid", "queues", "started_at", "last_seen")
+    readonly_fields = ("worker_id", "host", "pid", "queues", "started_at", "last_seen")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(models.Guideline)

@@ -14,6 +14,7 @@ task functions. The queue lives in the app's database, and the library's row loc
 This module imports neither torch nor training: the web process imports it.
 """
 
+import contextlib
 import json
 import shutil
 import sys
@@ -24,14 +25,15 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResultStatus, task
+from django_tasks_db.models import DBTaskResult
 
 from annotate import series, supervise, workers
 from annotate.models import GenerationRun, Job, JobStatus, TrainingRun
 
 QUEUE = "gpu"
 # Written by the trainer (training/trainer.py), read here without importing it.
-METRICS_FILENAME = "metrics.jsonl"
+METRICS_FILENAME = series.METRICS_FILENAME
 RUN_FILENAME = "run.json"
 CONFIG_FILENAME = "cut_config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -90,6 +92,8 @@ def _enqueue(job: Job, function, *, resume: bool) -> None:
                 f"{locked} is already {locked.get_status_display().lower()}"
                 f"{' (enqueued)' if locked.task_id else ''}; it cannot start twice."
             )
+        if isinstance(locked, TrainingRun) and not (locked.snapshot_path and locked.output_dir):
+            raise JobError(f"{locked} has no data snapshot or output directory to train from.")
         result = function.enqueue(job.pk, resume=resume)
         model.objects.filter(pk=job.pk).update(task_id=str(result.id))
     job.refresh_from_db()
@@ -105,12 +109,26 @@ def sweep_stale() -> int:
         f"Its worker stopped sending heartbeats for more than {settings.RUN_HEARTBEAT_TIMEOUT} "
         "seconds (killed, or its machine went away). Resume continues from the last checkpoint."
     )
-    return sum(
-        model.objects.filter(stale, status=JobStatus.RUNNING).update(
+    swept = 0
+    for model in (TrainingRun, GenerationRun):
+        found = dict(
+            model.objects.filter(stale, status=JobStatus.RUNNING).values_list("pk", "task_id")
+        )
+        if not found:
+            continue
+        swept += model.objects.filter(stale, pk__in=found, status=JobStatus.RUNNING).update(
             status=JobStatus.INTERRUPTED, error=message, finished_at=now
         )
-        for model in (TrainingRun, GenerationRun)
-    )
+        # The library's row of the lost task would say RUNNING for ever.
+        DBTaskResult.objects.filter(
+            id__in=[t for t in found.values() if t], status=TaskResultStatus.RUNNING
+        ).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=now,
+            exception_class_path="annotate.jobs.WorkerLost",
+            traceback=message,
+        )
+    return swept
 
 
 def page_path(run: TrainingRun) -> str:
@@ -136,9 +154,10 @@ def run_training(run_id: int, resume: bool = False) -> str:
     except JobError as error:
         _finish(run, JobStatus.FAILED, error=str(error))
         return "failed"
-    follower = MetricsFollower(run)
-    outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
-    return _finish_training(run, outcome, host)
+    follower = series.MetricsFollower(run)
+    with _settled(run, host):
+        outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
+        return _finish_training(run, outcome, host)
 
 
 @task(queue_name=QUEUE)
@@ -156,7 +175,8 @@ def run_generation(run_id: int, resume: bool = False) -> str:
         "--job",
         str(run.pk),
     ]
-    outcome = supervise.supervise(command, lambda log: _tick(run, log, {}))
+    with _settled(run, host):
+        outcome = supervise.supervise(command, lambda log: _tick(run, log, {}))
     if outcome.stop == "lost":
         return "lost"
     if outcome.returncode == 0:
@@ -172,6 +192,25 @@ def run_generation(run_id: int, resume: bool = False) -> str:
     else:
         _finish(run, JobStatus.FAILED, error=_failure(outcome, "Generation", host))
     return run.status
+
+
+@contextlib.contextmanager
+def _settled(job: Job, host: str):
+    """A job never stays "running" because the supervising code itself went wrong: a
+    forced stop of the worker (a second Ctrl+C) leaves it interrupted, an error failed."""
+    try:
+        yield
+    except Exception as error:
+        _finish(job, JobStatus.FAILED, error=f"The job failed on {host}: {error!r}")
+        raise
+    except BaseException:
+        _finish(
+            job,
+            JobStatus.INTERRUPTED,
+            error=f"The worker on {host} was stopped at once. Resume continues from the last "
+            "checkpoint.",
+        )
+        raise
 
 
 def _claim(model: type[Job], pk: int) -> Job | None:
@@ -327,38 +366,3 @@ def _read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-class MetricsFollower:
-    """Reads the complete lines a trainer appended to metrics.jsonl since the last read and
-    turns them into field updates (series, total_steps, plan) for the run."""
-
-    def __init__(self, run: TrainingRun):
-        self.run = run
-        self.path = Path(run.output_dir) / METRICS_FILENAME
-        self.offset = 0
-
-    def read(self) -> dict:
-        try:
-            with self.path.open("rb") as handle:
-                size = handle.seek(0, 2)
-                if size < self.offset:  # rewritten by a resume: read it again
-                    self.offset = 0
-                handle.seek(self.offset)
-                chunk = handle.read()
-        except OSError:
-            return {}
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        if not complete:
-            return {}
-        self.offset += len(complete)
-        steps, events = series.parse_lines(complete.decode("utf-8", "replace"))
-        run, changes = self.run, {}
-        for event in events:
-            if event.get("event") == "plan" and isinstance(event.get("steps"), int):
-                run.total_steps, run.plan = event["steps"], event
-                changes.update(total_steps=run.total_steps, plan=run.plan)
-        if steps:
-            run.series = series.merge(run.series, steps, run.total_steps, run.SERIES_POINTS)
-            changes["series"] = run.series
-        return changes

@@ -1,8 +1,9 @@
-"""`python -m bench [data|load|training|lens|lens-page|all] [-- args]`: the project's benchmarks.
+"""`python -m bench [data|load|training|jobs|lens|lens-page|all] [-- args]`: benchmarks.
 
 data      import/export/admin changelist at 100,000 rows, SQLite and PostgreSQL
 load      gunicorn + simulated annotators, SQLite and PostgreSQL
 training  `python -m training bench` with a CPU-sized shape
+jobs      enqueue -> running with an idle worker; a web process's memory (no torch)
 lens      critique lens preview latency and bulk throughput, embedded model on the CPU
 lens-page the lens preview through the page and a real lens worker (not in "all")
 """
@@ -18,9 +19,10 @@ def main(argv: list[str]) -> None:
         from bench import lens_page
 
         return lens_page.main(rest)
-    if which not in ("data", "load", "training", "lens", "all"):
+    if which not in ("data", "load", "training", "jobs", "lens", "all"):
         raise SystemExit(
-            f"Unknown benchmark {which!r}: choose data, load, training, lens, lens-page or all."
+            f"Unknown benchmark {which!r}: choose data, load, training, jobs, lens, lens-page "
+            "or all."
         )
     if which in ("data", "all"):
         from bench import data_io
@@ -30,6 +32,10 @@ def main(argv: list[str]) -> None:
         from bench import load
 
         load.main(rest)
+    if which in ("jobs", "all"):
+        from bench import jobs
+
+        jobs.main(rest)
     if which in ("training", "all"):
         # A subprocess keeps torch out of this process and its memory figures clean.
         args = rest or ["--preset", "tiny", "--device", "cpu"]

@@ -10,6 +10,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+import torch
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
@@ -22,6 +23,9 @@ TINY = ["--no-progress", "--warmup_steps=0", "--gradient_accumulation_steps=2", 
 # Three optimizer steps an epoch over the six accepted judgments; many epochs make a run
 # long enough to be stopped in the middle.
 LONG = ["--max-steps", "5000", "--num_epochs=2000", "--checkpoint_every=1", "--eval_every=0"]
+# A constant learning rate: a run stopped and resumed with another max_steps is the same
+# run as one that was never stopped.
+CONSTANT = ["--lr_scheduler=constant"]
 
 
 @pytest.fixture
@@ -90,6 +94,7 @@ def test_a_run_queued_by_train_cut_is_trained_by_a_worker(
     assert run.status == "succeeded", run.error + worker.output()
     assert [point["step"] for point in run.series] == [1, 2, 3]
     assert all(point["loss"] > 0 for point in run.series)
+    assert run.total_steps == 3 and run.plan["records"] == 6
     assert run.worker_host == socket.gethostname()
     assert run.heartbeat_at is not None and run.started_at <= run.finished_at
     assert run.metrics["steps"] == 3
@@ -117,7 +122,7 @@ def test_a_worker_says_it_is_listening_while_it_runs(transactional_db, start_wor
 def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_end(
     judged, model_dir, training_dir, start_worker, settings
 ):
-    train_cut("--base-model", str(model_dir), "--queue", *TINY, *LONG)
+    train_cut("--base-model", str(model_dir), "--queue", *TINY, *LONG, *CONSTANT)
     run = models.TrainingRun.objects.get()
     worker = start_worker()
     wait_for(lambda: run.refresh_from_db() or len(run.series) >= 2, what="two steps")
@@ -149,6 +154,18 @@ def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_end(
     assert steps == list(range(1, reached + 3))
     assert run.metrics["steps"] == reached + 2
 
+    # The same adapter as a run that was never interrupted.
+    from safetensors.torch import load_file
+
+    again = training_dir / "again"
+    train_cut("--base-model", str(model_dir), "--output", str(again), *TINY, *LONG, *CONSTANT,
+              "--max-steps", str(reached + 2))  # fmt: skip
+    resumed = load_file(Path(run.output_dir) / "adapter_model.safetensors")
+    straight = load_file(again / "adapter_model.safetensors")
+    assert resumed.keys() == straight.keys()
+    for name, tensor in straight.items():
+        assert torch.allclose(resumed[name], tensor, atol=1e-6), name
+
 
 def test_cancel_stops_a_running_run_and_keeps_a_checkpoint(
     judged, model_dir, training_dir, start_worker
@@ -162,6 +179,7 @@ def test_cancel_stops_a_running_run_and_keeps_a_checkpoint(
     wait_for(lambda: status(run) in models.Job.FINISHED, what="the cancelled run")
     assert run.status == "cancelled"
     assert "Resume continues from the checkpoint" in run.error
+    assert "on request (signal)" in run.log_tail  # the trainer stopped after a step
     assert jobs.has_checkpoint(run.output_dir)
     assert not children_of(run.output_dir)
     assert run.can_resume
@@ -230,13 +248,15 @@ def test_two_workers_run_each_job_once(transactional_db, model_dir, start_worker
     ]
     for run in runs:
         jobs.enqueue_generation(run)
-    start_worker()
-    start_worker()
+    both = [start_worker(), start_worker()]
+    wait_for(lambda: models.Worker.objects.count() == 2, what="both workers")
     for run in runs:
         wait_for(lambda run=run: status(run) in models.Job.FINISHED, what=str(run))
         assert run.status == "succeeded", run.error
         assert len(DBTaskResult.objects.get(id=run.task_id).worker_ids) == 1
         assert models.Response.objects.filter(round=run.round_number).count() <= 2
+        started = f"Task id={run.task_id} path=annotate.jobs.run_generation state=RUNNING"
+        assert sum(worker.output().count(started) for worker in both) == 1
     assert DBTaskResult.objects.count() == 2
 
 
@@ -248,3 +268,32 @@ def test_a_cancelled_queued_run_is_skipped_by_the_worker(judged, model_dir, trai
 
     assert jobs.run_training.call(run.pk).startswith("skipped")
     assert status(run) == "cancelled"
+
+
+def test_a_cancelled_generation_job_resumes_filling_only_what_is_missing(
+    transactional_db, model_dir, start_worker
+):
+    models.Prompt.objects.bulk_create(
+        models.Prompt(source="seed", external_id=str(i), instruction=f"Question {i}?")
+        for i in range(150)
+    )
+    job = generation.new_generation_run(
+        5, base_model=str(model_dir), max_new_tokens=32, batch_size=4
+    )
+    jobs.enqueue_generation(job)
+    start_worker()
+    wait_for(lambda: status(job) != "queued", what="the job to start")
+    assert jobs.request_cancel(job)
+    wait_for(lambda: status(job) in models.Job.FINISHED, what="the cancelled job")
+    assert job.status == "cancelled"
+    kept = models.Response.objects.filter(round=5).count()
+    assert kept < 150
+
+    jobs.enqueue_resume(job)
+    wait_for(lambda: status(job) in models.Job.FINISHED, timeout=300, what="the resumed job")
+    assert job.status == "succeeded", job.error
+    assert job.prompt_count == 150 - kept  # only what was missing
+    assert models.Response.objects.filter(round=5).count() == 150 - job.empty_count
+    assert models.Response.objects.filter(round=5).values("prompt").distinct().count() == (
+        models.Response.objects.filter(round=5).count()
+    )

@@ -1,7 +1,8 @@
 """`manage.py db_worker`: django-tasks-db's worker, plus a heartbeat row and child stops.
 
-Same options as the library's command (`--queue-name default,gpu`, `--interval`, ...).
-On top of it this worker:
+Same options as the library's command (`--queue-name default,gpu`, `--interval`, ...),
+except that it does not reload on code changes unless asked (`--reload`): a reload would
+stop the training it runs. On top of it this worker:
 
 - registers a Worker row (host, pid, queues) and refreshes its `last_seen` every
   WORKER_HEARTBEAT_SECONDS from a thread, so pages can tell whether anyone listens on a
@@ -54,6 +55,10 @@ class Command(library.Command):
         "Run jobs (training, generation) from the database queue; --queue-name gpu on a GPU "
         "box. Keeps a heartbeat so the app knows a worker is listening."
     )
+
+    def add_arguments(self, parser) -> None:
+        super().add_arguments(parser)
+        parser.set_defaults(reload=False)
 
     def handle(
         self, *, queue_name: str, exclude_queues: str, reload: bool, batch: bool, **options

@@ -19,16 +19,19 @@ warning: the worker checks it again on its own.
 
 import dataclasses
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Max
+from django.utils import timezone
 
 from annotate import exports, jobs, models, series, workers
 from training import data as training_data
 from training import models as training_models
 from training import trainer
+from training.callbacks import STOPPED_EXIT_CODE, StopSignals, TrainCallbacks
 from training.config import CONFIG_FILENAME, CUTConfig, apply_overrides
 
 SNAPSHOT_NAME = "judgments.jsonl"
@@ -250,20 +253,34 @@ class Command(BaseCommand):
         run.worker_host = workers.host_name()
         run.save(update_fields=["worker_host"])
         run.mark_running()
+        live = LiveRun(run)
         try:
-            result = trainer.train(config, progress=progress, log=self.stdout.write)
+            # Ctrl+C (or SIGTERM) stops after the current step with a checkpoint; twice, now.
+            with StopSignals() as signals:
+                live.signals = signals
+                result = trainer.train(
+                    config, progress=progress, log=self.stdout.write, callbacks=live.callbacks()
+                )
         except KeyboardInterrupt:
-            self.keep_series(run)
+            live.flush(force=True)
             run.mark_finished(
                 models.JobStatus.INTERRUPTED,
                 "Interrupted. Continue it with `manage.py train_cut --resume`.",
             )
             raise
         except Exception as error:
-            self.keep_series(run)
+            live.flush(force=True)
             run.mark_failed(f"{type(error).__name__}: {error}")
             raise CommandError(f"Training run {run.pk} failed: {error}") from error
-        self.keep_series(run)
+        live.flush(force=True)
+        if result.stopped_on_request:
+            cancelled = live.stop == "cancel"
+            run.mark_finished(
+                models.JobStatus.CANCELLED if cancelled else models.JobStatus.INTERRUPTED,
+                f"{'Cancelled' if cancelled else 'Stopped'} at step {run.step}. Continue it "
+                "with `manage.py train_cut --resume`.",
+            )
+            raise CommandError(f"Training run {run.pk}: {run.error}", returncode=STOPPED_EXIT_CODE)
         metrics = {
             **result.metrics,
             "stopped_early": result.stopped_early,
@@ -282,17 +299,54 @@ class Command(BaseCommand):
             f"--round {latest + 1} --adapter {result.output_dir}"
         )
 
-    def keep_series(self, run: models.TrainingRun) -> None:
-        """The steps the trainer wrote to metrics.jsonl, as a run from a worker has them."""
-        path = Path(run.output_dir) / trainer.METRICS_FILENAME
-        if not path.is_file():
-            return
-        steps, events = series.parse_lines(path.read_text(encoding="utf-8", errors="replace"))
-        for event in events:
-            if event.get("event") == "plan" and isinstance(event.get("steps"), int):
-                run.total_steps, run.plan = event["steps"], event
-        run.series = series.merge(run.series, steps, run.total_steps, run.SERIES_POINTS)
-        run.save(update_fields=["series", "total_steps", "plan"])
+
+class LiveRun:
+    """The inline run's page stays live as a worker's would: the trainer's callbacks write
+    the series and a heartbeat every JOB_FLUSH_SECONDS, and a Cancel on the page (or
+    Ctrl+C here) stops it after the current step with a checkpoint."""
+
+    def __init__(self, run: models.TrainingRun):
+        self.run = run
+        self.pending: list[dict] = []
+        self.flushed = 0.0
+        self.signals: StopSignals | None = None
+        self.stop = ""
+
+    def callbacks(self) -> TrainCallbacks:
+        return TrainCallbacks(
+            on_step=self.on_step, on_event=self.on_event, should_stop=self.should_stop
+        )
+
+    def on_step(self, record: dict) -> None:
+        self.pending.append(record)
+        self.flush()
+
+    def on_event(self, record: dict) -> None:
+        if record.get("event") == "plan" and isinstance(record.get("steps"), int):
+            self.run.total_steps, self.run.plan = record["steps"], record
+            self.flush(force=True)
+
+    def should_stop(self) -> str:
+        if not self.stop and self.signals is not None and self.signals.should_stop():
+            self.stop = "signal"
+        if not self.stop and self.flush():
+            self.stop = "cancel" if self.run.cancel_requested else ""
+        return self.stop
+
+    def flush(self, *, force: bool = False) -> bool:
+        """Write what is new (at most every JOB_FLUSH_SECONDS); True when it wrote."""
+        if not force and time.monotonic() - self.flushed < settings.JOB_FLUSH_SECONDS:
+            return False
+        run = self.run
+        run.series = series.merge(run.series, self.pending, run.total_steps, run.SERIES_POINTS)
+        self.pending = []
+        run.heartbeat_at = timezone.now()
+        run.save(update_fields=["series", "total_steps", "plan", "heartbeat_at"])
+        run.cancel_requested = (
+            models.TrainingRun.objects.filter(pk=run.pk).values_list("cancel_requested", flat=True)
+        ).get()
+        self.flushed = time.monotonic()
+        return True
 
 
 def _key(override: str) -> str:
