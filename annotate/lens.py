@@ -173,13 +173,15 @@ def enqueue_preview(response: models.Response, critique: str, user) -> str:
     return str(job.id)
 
 
-def enqueue_compute(judgment_ids: Iterable[int], **options) -> list[str]:
-    """Bulk jobs of CHUNK judgments each; options (base_model, adapter, threshold)
-    override the worker's settings."""
+def enqueue_compute(
+    judgment_ids: Iterable[int], priority: int = BULK_PRIORITY, **options
+) -> list[str]:
+    """Jobs of CHUNK judgments each; options (base_model, adapter, threshold) override the
+    worker's settings. A page that waits for one passes PREVIEW_PRIORITY, so it does not
+    queue behind a round's bulk work."""
     ids = list(judgment_ids)
-    return [
-        str(compute.enqueue(ids[i : i + CHUNK], **options).id) for i in range(0, len(ids), CHUNK)
-    ]
+    task = compute.using(priority=priority)
+    return [str(task.enqueue(ids[i : i + CHUNK], **options).id) for i in range(0, len(ids), CHUNK)]
 
 
 def needing_lens(judgments: QuerySet, force: bool = False) -> QuerySet:

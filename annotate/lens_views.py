@@ -150,7 +150,7 @@ def judgment_lens(request: HttpRequest, pk: int) -> HttpResponse:
         if not lens.worker_alive():
             message = NO_WORKER.format(queue=settings.LENS_QUEUE)
             return _render(request, "judgment-lens", {**context, "error": message}, status=503)
-        [job] = lens.enqueue_compute([judgment.pk])
+        [job] = lens.enqueue_compute([judgment.pk], priority=lens.PREVIEW_PRIORITY)
         url = reverse("annotate:judgment-lens", args=[pk]) + f"?job={job}"
         if not request.htmx:
             return redirect(url)

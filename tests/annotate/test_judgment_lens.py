@@ -113,7 +113,7 @@ def test_computing_a_judgments_lens_queues_a_job_and_polls_until_it_is_stored(
     page = client.post(lens_url(judgment), headers=HX)
     job = DBTaskResult.objects.get()
     assert job.args_kwargs["args"] == [[judgment.pk]]
-    assert job.priority == lens.BULK_PRIORITY
+    assert job.priority == lens.PREVIEW_PRIORITY  # ahead of a round's bulk jobs
     poll = f"{lens_url(judgment)}?job={job.pk}"
     assert f'hx-get="{poll}"' in page.content.decode()
     pending = client.get(poll, headers=HX).content.decode()
