@@ -235,3 +235,23 @@ def test_a_new_preview_drops_the_users_previews_still_waiting(
     preview(client, task, "Third try.")
     left = sorted(job.args_kwargs["args"][1] for job in DBTaskResult.objects.all())
     assert left == ["First try.", "Someone else's draft.", "Third try."]
+
+
+def test_a_slow_preview_says_why(client, task, lens_worker):
+    import datetime as dt
+
+    preview(client, task, **HX)
+    job = DBTaskResult.objects.get()
+    url = result_url(job.pk)
+    DBTaskResult.objects.filter(pk=job.pk).update(
+        enqueued_at=job.enqueued_at - dt.timedelta(seconds=30)
+    )
+    assert "busy with other work" in client.get(url, headers=HX).content.decode()
+    models.Worker.objects.all().delete()  # the worker went away meanwhile
+    assert "No lens worker is running" in client.get(url, headers=HX).content.decode()
+    job.refresh_from_db()
+    job.claim("worker-2")
+    DBTaskResult.objects.filter(pk=job.pk).update(
+        started_at=job.started_at - dt.timedelta(seconds=30)
+    )
+    assert "also loads the model" in client.get(url, headers=HX).content.decode()
