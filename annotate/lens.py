@@ -67,8 +67,12 @@ def scorer(base_model: str | None, adapter: str | None):
     key = (base_model, adapter)
     if key not in _SCORERS:
         # Imported here: torch loads in the worker, never in the web process.
+        import torch
+
         from training.lens import LensScorer
 
+        if settings.LENS_THREADS:
+            torch.set_num_threads(settings.LENS_THREADS)
         _SCORERS[key] = LensScorer.load(base_model=base_model, adapter=adapter)
     return _SCORERS[key]
 
@@ -156,18 +160,28 @@ def store(judgment: models.Judgment, critique: str, result: dict) -> models.Lens
 
 
 def enqueue_preview(response: models.Response, critique: str, user) -> str:
-    """The job's id, for the page to poll. The worker scores with its own settings."""
+    """The job's id, for the page to poll. The worker scores with its own settings.
+
+    The user's previews still waiting in the queue are dropped first: the page shows only
+    the newest, so pressing L three times while typing costs the worker one preview."""
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.ready().filter(
+        task_path=preview.module_path, args_kwargs__args__2=user.pk
+    ).delete()
     job = preview.enqueue(response.pk, critique, user.pk)
     return str(job.id)
 
 
-def enqueue_compute(judgment_ids: Iterable[int], **options) -> list[str]:
-    """Bulk jobs of CHUNK judgments each; options (base_model, adapter, threshold)
-    override the worker's settings."""
+def enqueue_compute(
+    judgment_ids: Iterable[int], priority: int = BULK_PRIORITY, **options
+) -> list[str]:
+    """Jobs of CHUNK judgments each; options (base_model, adapter, threshold) override the
+    worker's settings. A page that waits for one passes PREVIEW_PRIORITY, so it does not
+    queue behind a round's bulk work."""
     ids = list(judgment_ids)
-    return [
-        str(compute.enqueue(ids[i : i + CHUNK], **options).id) for i in range(0, len(ids), CHUNK)
-    ]
+    task = compute.using(priority=priority)
+    return [str(task.enqueue(ids[i : i + CHUNK], **options).id) for i in range(0, len(ids), CHUNK)]
 
 
 def needing_lens(judgments: QuerySet, force: bool = False) -> QuerySet:

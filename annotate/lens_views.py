@@ -117,13 +117,20 @@ def show_preview(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 
 def _waiting(job) -> str:
-    """After a few seconds in the queue, say why it takes long."""
+    """After a few seconds, say why it takes long."""
     if job.status == TaskResultStatus.READY and job.enqueued_at:
         seconds = (timezone.now() - job.enqueued_at).total_seconds()
         if seconds > 5:
             if not lens.worker_alive():
                 return NO_WORKER.format(queue=settings.LENS_QUEUE)
             return f"Waiting for the lens worker ({seconds:.0f} s): it is busy with other work."
+    if job.status == TaskResultStatus.RUNNING and job.started_at:
+        seconds = (timezone.now() - job.started_at).total_seconds()
+        if seconds > 5:
+            return (
+                f"Still computing ({seconds:.0f} s). The first lens after the worker starts "
+                "also loads the model, which takes a while."
+            )
     return ""
 
 
@@ -150,7 +157,7 @@ def judgment_lens(request: HttpRequest, pk: int) -> HttpResponse:
         if not lens.worker_alive():
             message = NO_WORKER.format(queue=settings.LENS_QUEUE)
             return _render(request, "judgment-lens", {**context, "error": message}, status=503)
-        [job] = lens.enqueue_compute([judgment.pk])
+        [job] = lens.enqueue_compute([judgment.pk], priority=lens.PREVIEW_PRIORITY)
         url = reverse("annotate:judgment-lens", args=[pk]) + f"?job={job}"
         if not request.htmx:
             return redirect(url)

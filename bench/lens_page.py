@@ -17,6 +17,7 @@ like the web process. Responses are English prose of about the given number of t
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--interval", type=float, default=0.05, help="db_worker --interval")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.tokens.split(",")]
+    # A SIGTERM (timeout, kill) unwinds as an exit, so the worker subprocess is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="critique-lens-page-") as tmp:
         url = f"sqlite:///{tmp}/bench.sqlite3"
         os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.settings")
@@ -71,9 +74,9 @@ def _run(args, sizes: list[int]) -> None:
     prompt = models.Prompt.objects.create(
         source="bench", external_id="moon", instruction="Tell me about the Moon landing."
     )
-    # About 30 tokens a sentence for SmolLM2's tokenizer.
+    # About 37 tokens a sentence for SmolLM2's tokenizer.
     responses = {
-        n: models.Response.objects.create(prompt=prompt, text=SENTENCE * max(1, round(n / 30)))
+        n: models.Response.objects.create(prompt=prompt, text=SENTENCE * max(1, round(n / 37)))
         for n in sizes
     }
     # Handed to the annotator, as the queue does: the preview checks that.
@@ -104,10 +107,14 @@ def _run(args, sizes: list[int]) -> None:
             if worker.poll() is not None:
                 raise SystemExit("The lens worker exited before it started listening.")
             time.sleep(0.1)
-        print(f"lens worker up (db_worker --interval {args.interval}); warming up…", flush=True)
+        print(
+            f"lens worker up (db_worker --interval {args.interval}); load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; warming up…",
+            flush=True,
+        )
         start = time.perf_counter()
         _preview(client, responses[sizes[0]], "Warm-up.", lens_views.POLL_MS / 1000)
-        print(f"  first preview (loads the model): {time.perf_counter() - start:.1f} s\n")
+        print(f"  first preview (loads the model): {time.perf_counter() - start:.1f} s")
         print(
             f"{'tokens':>8} {'page p50':>9} {'page p95':>9} {'raw p50':>8} {'raw p95':>8}"
             f" {'worker p50':>11}  (seconds, {args.runs} runs each)"

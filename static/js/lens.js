@@ -17,6 +17,9 @@
     const button = document.querySelector("[data-lens-preview]");
     if (!button) return;
     event.preventDefault();
+    // On the review page the button sits in "Edit before accepting": show what it answers.
+    const details = button.closest("details");
+    if (details) details.open = true;
     button.click();
   });
 })();

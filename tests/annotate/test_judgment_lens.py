@@ -2,6 +2,7 @@
 kept fresh when the critique changes."""
 
 import re
+import uuid
 from html.parser import HTMLParser
 
 from django.urls import reverse
@@ -112,10 +113,13 @@ def test_computing_a_judgments_lens_queues_a_job_and_polls_until_it_is_stored(
     page = client.post(lens_url(judgment), headers=HX)
     job = DBTaskResult.objects.get()
     assert job.args_kwargs["args"] == [[judgment.pk]]
-    assert job.priority == lens.BULK_PRIORITY
+    assert job.priority == lens.PREVIEW_PRIORITY  # ahead of a round's bulk jobs
     poll = f"{lens_url(judgment)}?job={job.pk}"
     assert f'hx-get="{poll}"' in page.content.decode()
-    assert "Computing what training will learn" in client.get(poll, headers=HX).content.decode()
+    pending = client.get(poll, headers=HX).content.decode()
+    assert "Computing what training will learn" in pending
+    assert pending.count('id="judgment-lens"') == 1
+    assert 'hx-target="#judgment-lens" hx-swap="outerHTML"' in pending  # the whole box
     store_lens(judgment, {"Paris.": 3.5})  # what the job does
     finish(job.pk, {"stored": 1})
     html = client.get(poll, headers=HX).content.decode()
@@ -291,3 +295,25 @@ def test_a_response_longer_than_the_cutoff_says_its_end_is_not_marked(
     assert "longer than training" not in client.get(lens_url(judgment)).content.decode()
     models.LensResult.objects.filter(pk=stored.pk).update(truncated=True)
     assert "longer than training" in client.get(lens_url(judgment)).content.decode()
+
+
+def test_a_bad_or_foreign_job_id_is_a_404(client, reviewer, annotator, response, lens_worker):
+    judgment = judge(response, annotator)
+    client.force_login(reviewer)
+    assert client.get(lens_url(judgment), {"job": "not-a-uuid"}).status_code == 404
+    assert client.get(lens_url(judgment), {"job": str(uuid.uuid4())}).status_code == 404
+    client.post(reverse("annotate:lens-preview"), {"response": response.pk, "critique": "Draft."})
+    preview_job = DBTaskResult.objects.get().pk  # a preview is not this judgment's job
+    assert client.get(lens_url(judgment), {"job": str(preview_job)}).status_code == 404
+
+
+def test_computing_without_javascript_redirects_to_a_page_that_refreshes(
+    client, reviewer, annotator, response, lens_worker
+):
+    judgment = judge(response, annotator)
+    client.force_login(reviewer)
+    page = client.post(lens_url(judgment))
+    assert page.status_code == 302
+    pending = client.get(page.url)
+    assert pending["Refresh"] == "1"
+    assert "Computing what training will learn" in pending.content.decode()

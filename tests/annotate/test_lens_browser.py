@@ -35,7 +35,7 @@ def scene(transactional_db):
         annotator=bob,
         verdict="negative",
         critique="The year is wrong: Apollo 11 landed in 1969.",
-        spans=[[44, 48]],
+        spans=[[TEXT.index("1968"), TEXT.index("1968") + 4]],
     )
     return {"alice": alice, "task": for_alice, "judgment": bobs}
 
@@ -52,7 +52,7 @@ def test_the_preview_and_the_review_page_mark_what_training_will_learn(
         page.keyboard.type("The year is wrong: Apollo 11 landed in 1969, not 1968.")
         page.keyboard.press("Escape")  # leave the text box, then L
         page.keyboard.press("l")
-        page.wait_for_selector("#lens-result .lens-text", timeout=60_000)
+        wait_for_marking(page, "#lens-result")
         summary = page.inner_text("#lens-result .lens-summary")
         assert "The critique flags" in summary
         assert page.input_value("[name=critique]").startswith("The year is wrong")
@@ -61,7 +61,8 @@ def test_the_preview_and_the_review_page_mark_what_training_will_learn(
 
         page.context.clear_cookies()
         log_in_reviewer(page, base)
-        page.wait_for_selector("#judgment-lens .lens-text", timeout=60_000)
+        wait_for_marking(page, "#judgment-lens")
+        assert page.locator(".lens-box").count() == 1  # the poll replaced the box, once
         assert page.locator("#judgment-lens .lens-hl").count() >= 1  # bob's highlight
         assert "<b>" in page.inner_text("#judgment-lens .lens-text")  # shown as text
         marks = page.locator("#judgment-lens mark.lens[tabindex='0']")
@@ -81,3 +82,13 @@ def log_in_reviewer(page, base: str) -> None:
     page.fill("#id_password", "browser-journey-password")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/review/")
+
+
+def wait_for_marking(page, where: str) -> None:
+    try:
+        page.wait_for_selector(f"{where} .lens-text", timeout=60_000)
+    except Exception as error:
+        page.screenshot(path=artifacts_dir() / "lens-failed.png", full_page=True)
+        found = page.locator(f"{where} .lens-text")
+        state = [found.count(), found.count() and found.first.bounding_box()]
+        raise AssertionError(f"no marking in {where}: {state}") from error

@@ -54,6 +54,7 @@ def test_it_queues_the_rounds_negative_judgments_without_a_lens_in_chunks(round_
     assert sorted(queued) == sorted(j.pk for j in round_judgments["negatives"])
     assert [len(job.args_kwargs["args"][0]) for job in jobs] == [lens.CHUNK, 10 - lens.CHUNK]
     assert {job.queue_name for job in jobs} == {"lens"}
+    assert {job.priority for job in jobs} == {lens.BULK_PRIORITY}
 
 
 def test_force_recomputes_fresh_ones_and_model_options_reach_the_job(round_judgments):

@@ -61,6 +61,8 @@ def test_it_queues_a_preview_job_and_the_fragment_polls_for_it(client, task, len
     assert "<html" not in html
     assert f'hx-get="{result_url(job.pk)}"' in html
     assert 'hx-trigger="load delay:300ms"' in html
+    # The fragment replaces itself: the judgment form's own hx-target must not apply.
+    assert 'hx-target="this" hx-swap="outerHTML"' in html
     # Nothing was saved: no judgment, no stored lens.
     assert not models.Judgment.objects.exists()
     assert not models.LensResult.objects.exists()
@@ -218,3 +220,38 @@ def test_the_reviewer_can_preview_an_edited_critique_on_the_review_page(
     assert (
         DBTaskResult.objects.get().args_kwargs["args"][1] == "Paris is right; the phrasing is odd."
     )
+
+
+def test_a_new_preview_drops_the_users_previews_still_waiting(
+    client, alice, task, lens_worker, reviewer
+):
+    client.force_login(reviewer)
+    preview(client, task, "Someone else's draft.")  # stays: another user's
+    client.force_login(alice)
+    preview(client, task, "First try.")
+    running = DBTaskResult.objects.get(args_kwargs__args__1="First try.")
+    running.claim("worker-1")  # the worker has started it: it stays
+    preview(client, task, "Second try.")
+    preview(client, task, "Third try.")
+    left = sorted(job.args_kwargs["args"][1] for job in DBTaskResult.objects.all())
+    assert left == ["First try.", "Someone else's draft.", "Third try."]
+
+
+def test_a_slow_preview_says_why(client, task, lens_worker):
+    import datetime as dt
+
+    preview(client, task, **HX)
+    job = DBTaskResult.objects.get()
+    url = result_url(job.pk)
+    DBTaskResult.objects.filter(pk=job.pk).update(
+        enqueued_at=job.enqueued_at - dt.timedelta(seconds=30)
+    )
+    assert "busy with other work" in client.get(url, headers=HX).content.decode()
+    models.Worker.objects.all().delete()  # the worker went away meanwhile
+    assert "No lens worker is running" in client.get(url, headers=HX).content.decode()
+    job.refresh_from_db()
+    job.claim("worker-2")
+    DBTaskResult.objects.filter(pk=job.pk).update(
+        started_at=job.started_at - dt.timedelta(seconds=30)
+    )
+    assert "also loads the model" in client.get(url, headers=HX).content.decode()

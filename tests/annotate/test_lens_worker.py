@@ -114,3 +114,17 @@ def test_the_preview_goes_through_the_page_and_a_real_worker(
     assert "nothing was saved" in html
     assert "tokens (" in html
     assert not models.LensResult.objects.exists()
+
+
+def test_the_worker_loads_a_model_once_with_the_configured_threads(model_dir, settings):
+    import torch
+
+    before = torch.get_num_threads()
+    settings.LENS_THREADS = 1
+    try:
+        first = lens.scorer(str(model_dir), None)
+        assert torch.get_num_threads() == 1
+        assert lens.scorer(str(model_dir), None) is first  # kept between jobs
+    finally:
+        torch.set_num_threads(before)
+        lens._SCORERS.pop((str(model_dir), None), None)
