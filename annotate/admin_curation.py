@@ -66,6 +66,10 @@ class SpansWidget(forms.Widget):
             text_script=json_script(text, f"{attrs.get('id', name)}-text"),
             passages=passages,
             added=value.get("add", "") if isinstance(value, dict) else "",
+            # Ticks kept when the form comes back with an error elsewhere.
+            removed={str(i) for i in value.get("remove", [])}
+            if isinstance(value, dict)
+            else set(),
             marked=_marked(text or "", spans),
         )
         return context
