@@ -115,6 +115,7 @@ class SpansField(forms.Field):
         spans = [span for i, span in enumerate(spans) if i not in removed]
         passage = value.get("add", "")
         if passage.strip():
+            v.validate_spans(spans)
             spans = _add_passage(spans, passage, self.widget.response_text)
         v.validate_spans(spans)
         return sorted(spans)
@@ -151,7 +152,8 @@ def rendered_response(judgment: models.Judgment) -> SafeString:
     return format_html(
         '<div class="curation-response">'
         '<h4>Instruction</h4><div class="md">{}</div>{}'
-        '<h4>Response {} <span class="meta">{}</span></h4><div class="md">{}</div>'
+        '<h4>Response {} <span class="meta">{}</span></h4>'
+        '<div class="md" data-rendered-response>{}</div>'
         "</div>",
         markdown.render(prompt.instruction),
         format_html('<h4>Input</h4><div class="md">{}</div>', markdown.render(prompt.input))
@@ -169,7 +171,7 @@ def other_judgments(judgment: models.Judgment) -> SafeString:
     others = (
         models.Judgment.objects.filter(response_id=judgment.response_id)
         .exclude(pk=judgment.pk)
-        .select_related("annotator")
+        .select_related("annotator", "response")
         .order_by("created")
     )
     return SafeString(
