@@ -66,6 +66,10 @@ class SpansWidget(forms.Widget):
             text_script=json_script(text, f"{attrs.get('id', name)}-text"),
             passages=passages,
             added=value.get("add", "") if isinstance(value, dict) else "",
+            # Ticks kept when the form comes back with an error elsewhere.
+            removed={str(i) for i in value.get("remove", [])}
+            if isinstance(value, dict)
+            else set(),
             marked=_marked(text or "", spans),
         )
         return context
@@ -111,6 +115,7 @@ class SpansField(forms.Field):
         spans = [span for i, span in enumerate(spans) if i not in removed]
         passage = value.get("add", "")
         if passage.strip():
+            v.validate_spans(spans)
             spans = _add_passage(spans, passage, self.widget.response_text)
         v.validate_spans(spans)
         return sorted(spans)
@@ -147,7 +152,8 @@ def rendered_response(judgment: models.Judgment) -> SafeString:
     return format_html(
         '<div class="curation-response">'
         '<h4>Instruction</h4><div class="md">{}</div>{}'
-        '<h4>Response {} <span class="meta">{}</span></h4><div class="md">{}</div>'
+        '<h4>Response {} <span class="meta">{}</span></h4>'
+        '<div class="md" data-rendered-response>{}</div>'
         "</div>",
         markdown.render(prompt.instruction),
         format_html('<h4>Input</h4><div class="md">{}</div>', markdown.render(prompt.input))
@@ -165,7 +171,7 @@ def other_judgments(judgment: models.Judgment) -> SafeString:
     others = (
         models.Judgment.objects.filter(response_id=judgment.response_id)
         .exclude(pk=judgment.pk)
-        .select_related("annotator")
+        .select_related("annotator", "response")
         .order_by("created")
     )
     return SafeString(

@@ -7,7 +7,8 @@ A PostgreSQL restart under load (3 s down, 5 annotators) answered 28 requests wi
 - an htmx request gets 503 with a small fragment (its JavaScript keeps the draft and
   retries after `Retry-After`);
 - a page gets a 503 page that says the server is unavailable, keeps what was typed (a
-  POST's fields, in a form that sends them again), and reloads itself after a GET.
+  POST's fields, in a form that sends them again), and after a GET tries again by itself
+  (static/js/unavailable.js, with a button to stop it; a link without JavaScript).
 
 Only errors that mean "no connection" count: a refused or lost connection, a server
 shutting down, SQLite unable to open its file or locked past its timeout. Anything else
@@ -75,12 +76,9 @@ def _context(request: HttpRequest) -> dict:
             for value in values
             if name != "csrfmiddlewaretoken"
         ]
-    try:
-        stylesheet = staticfiles_storage.url("css/app.css")
-    except ValueError:  # no manifest (collectstatic not run): the file's own name
-        stylesheet = f"{settings.STATIC_URL}css/app.css"
     return {
-        "stylesheet": stylesheet,
+        "stylesheet": _static("css/app.css"),
+        "script": _static("js/unavailable.js"),
         "message": MESSAGE,
         "retry_after": RETRY_AFTER_SECONDS,
         "method": request.method,
@@ -91,6 +89,13 @@ def _context(request: HttpRequest) -> dict:
         if request.method == "POST"
         else "",
     }
+
+
+def _static(path: str) -> str:
+    try:
+        return staticfiles_storage.url(path)
+    except ValueError:  # no manifest (collectstatic not run): the file's own name
+        return f"{settings.STATIC_URL}{path}"
 
 
 class DatabaseUnavailableMiddleware:

@@ -2,6 +2,7 @@
 
 data       import/export/admin changelist at 100,000 rows, SQLite and PostgreSQL
 load       gunicorn + simulated annotators, SQLite and PostgreSQL
+stats      the queue's claim after a bulk import, with and without ANALYZE (PostgreSQL)
 jobs       enqueue -> running with an idle worker; a web process's memory (no torch)
 run-page   a training run's page, its status poll and series endpoint at 2,000 steps
 compare    the results page at 100,000 votes; vote submit latency under the crowd
@@ -19,6 +20,7 @@ import sys
 IN_PROCESS = {
     "data": "bench.data_io",
     "load": "bench.load",
+    "stats": "bench.planner_stats",
     "jobs": "bench.jobs",
     "run-page": "bench.run_page",
     "compare": "bench.compare",

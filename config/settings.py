@@ -159,7 +159,14 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_cache",
+        # Past MAX_ENTRIES a write deletes a third of the entries, live throttle counts
+        # among them; throttle entries expire after their minute, so this is never reached
+        # short of 50,000 clients a minute.
+        "OPTIONS": {"MAX_ENTRIES": 50_000},
+    }
 }
 
 # HTTPS behind the TLS proxy the README describes ("Serving it"). With DEBUG off each

@@ -152,6 +152,7 @@ def test_each_https_setting_can_be_changed_from_the_environment():
 def test_the_cache_is_the_database_unless_redis_is_named():
     cache = settings_with()["CACHES"]["default"]
     assert cache["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+    assert cache["LOCATION"] == "django_cache"
     cache = settings_with(REDIS_URL="redis://127.0.0.1:6379/0")["CACHES"]["default"]
     assert cache == {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -14,6 +14,7 @@
     const chars = Array.from(raw);
     const statusEl = editor.querySelector("[data-spans-status]");
     const rendered = document.querySelector(".curation-response");
+    const renderedResponse = document.querySelector("[data-rendered-response]");
     let spans;
     try {
       spans = JSON.parse(input.value || "[]");
@@ -59,6 +60,35 @@
         pos = end;
       });
       source.append(chars.slice(pos).join(""));
+      markRendered();
+    }
+
+    // The same highlights on the rendered response, where a passage shows as one run of
+    // text (a passage across formatting, or with Markdown syntax in it, stays marked in
+    // the plain text only).
+    function markRendered() {
+      if (!renderedResponse) return;
+      renderedResponse.querySelectorAll("mark[data-span]").forEach(function (mark) {
+        mark.replaceWith(document.createTextNode(mark.textContent));
+      });
+      renderedResponse.normalize();
+      for (const [start, end] of spans) {
+        const passage = chars.slice(start, end).join("").replace(/\s+/g, " ").trim();
+        if (!passage) continue;
+        const walker = document.createTreeWalker(renderedResponse, NodeFilter.SHOW_TEXT);
+        while (walker.nextNode()) {
+          const node = walker.currentNode;
+          const at = node.textContent.replace(/\s/g, " ").indexOf(passage);
+          if (at < 0 || node.parentElement.closest("mark")) continue;
+          const rest = node.splitText(at);
+          rest.splitText(passage.length);
+          const mark = document.createElement("mark");
+          mark.dataset.span = start + "-" + end;
+          rest.replaceWith(mark);
+          mark.append(rest);
+          break;
+        }
+      }
     }
 
     function add(start, end) {

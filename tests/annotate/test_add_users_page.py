@@ -138,3 +138,10 @@ def test_a_link_expires_after_the_days_configured(client, ada_link, settings, mo
     monkeypatch.setattr(default_token_generator, "_now", lambda: later)
     page = client.get(urlparse(ada_link).path, follow=True)
     assert "This link no longer works" in page.content.decode()
+
+
+def test_lines_from_a_browser_textarea_with_crlf_are_read_as_lines(client, staff):
+    client.force_login(staff)
+    page = client.post(URL, {"people": "ada, ada@example.org \r\nbob\r\n", "role": "annotator"})
+    assert set(links_on(page)) == {"ada", "bob"}
+    assert User.objects.get(username="ada").email == "ada@example.org"

@@ -146,12 +146,14 @@ def test_a_passage_already_highlighted_is_found_again_further_on(staff_client, j
 def test_a_passage_not_in_the_response_is_refused_and_nothing_changes(staff_client, judged):
     mine, _, _ = judged
     page = staff_client.post(
-        change_url(mine), form_data(mine, critique="Changed.", **{"spans-add": "Lyon"})
+        change_url(mine),
+        form_data(mine, critique="Changed.", **{"spans-add": "Lyon", "spans-remove": "0"}),
     )
     html = page.content.decode()
     assert page.status_code == 200
     assert "“Lyon” is not in the response text as written" in html
     assert ">Lyon</textarea>" in html
+    assert 'name="spans-remove" value="0" checked>' in html  # what was ticked stays ticked
     mine.refresh_from_db()
     assert mine.critique == LONG_CRITIQUE
 

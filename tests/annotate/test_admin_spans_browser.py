@@ -91,6 +91,8 @@ def test_a_curator_edits_highlights_with_the_mouse_and_saves_them(
     # With the script, the fallback controls give way to the editor's help.
     assert not page.is_visible("[data-spans-fallback]")
     assert page.is_visible("[data-spans-help]")
+    # alice's highlight on the response as the app renders it, too.
+    assert page.locator("[data-rendered-response] mark").all_text_contents() == ["Paris"]
 
     double_click_word(page, ".curation-response", "Seine")
     seine = TEXT.index("Seine")
@@ -103,6 +105,7 @@ def test_a_curator_edits_highlights_with_the_mouse_and_saves_them(
     page.click("[data-spans-source] mark:text('Paris')")
     assert page.get_attribute("[data-spans-json]", "value") == f"[[{seine},{seine + 5}]]"
     assert page.locator("[data-spans-source] mark").all_text_contents() == ["Seine"]
+    assert page.locator("[data-rendered-response] mark").all_text_contents() == ["Seine"]
     artifacts = Path(os.environ.get("ARTIFACTS_DIR", settings.BASE_DIR / "artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(artifacts / "admin-judgment-desktop.png"), full_page=True)

@@ -69,7 +69,8 @@ def test_a_page_says_the_server_is_unavailable_and_retries_by_itself(server):
     assert status == 503
     assert headers["Retry-After"] == "5"
     assert "<h1>The server is unavailable</h1>" in body
-    assert '<meta http-equiv="refresh" content="5">' in body
+    assert 'data-auto-retry="5"' in body  # static/js/unavailable.js reloads it
+    assert "js/unavailable.js" in body
     assert 'href="/judgments/"' in body
 
 
@@ -88,7 +89,7 @@ def test_a_posted_judgment_is_kept_on_the_page_to_send_again(server):
         in body
     )
     assert 'name="verdict"' in body
-    assert 'http-equiv="refresh"' not in body
+    assert "data-auto-retry" not in body  # a POST waits for "Send again"
 
 
 def test_an_htmx_request_gets_a_503_fragment(server):
