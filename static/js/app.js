@@ -488,8 +488,13 @@
     const link = document.createElement("a");
     link.href = href;
     link.id = "log-in-again";
-    link.textContent = "Log in again";
-    pageAlert(["Your session ended; log in again. Your draft is kept. ", link], "ended");
+    // Logged in again elsewhere (a new CSRF token): the page itself, reloaded, is enough.
+    const stale = !href.startsWith(login);
+    link.textContent = stale ? "Reload the page" : "Log in again";
+    const message = stale
+      ? "This page is out of date: you logged in again since it was opened. Your draft is kept. "
+      : "Your session ended; log in again. Your draft is kept. ";
+    pageAlert([message, link], "ended");
     link.focus();
   }
 
