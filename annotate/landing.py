@@ -26,6 +26,10 @@ def land(request: HttpRequest) -> HttpResponse:
         return redirect("annotate:overview")
     if roles.is_reviewer(user):
         return redirect("annotate:review-queue")
+    if not roles.is_annotator(user):
+        raise PermissionDenied(
+            "Your account has no role yet: ask staff to add you to the annotators or reviewers."
+        )
     return redirect("annotate:home")
 
 

@@ -41,6 +41,27 @@ _md = MarkdownIt(
 ).enable(["table", "strikethrough"])
 
 
+# Code blocks and tables scroll sideways inside their box when they are wide (app.css), so
+# keyboard users must be able to reach them: tabindex="0" (axe: scrollable-region-focusable).
+def _focusable_block(rule_name: str):
+    default = _md.renderer.rules[rule_name]
+
+    def rule(self, tokens, idx, options, env) -> str:
+        return default(tokens, idx, options, env).replace("<pre>", '<pre tabindex="0">', 1)
+
+    return rule
+
+
+def _focusable_table(self, tokens, idx, options, env) -> str:
+    tokens[idx].attrSet("tabindex", "0")
+    return self.renderToken(tokens, idx, options, env)
+
+
+for _name in ("fence", "code_block"):
+    _md.add_render_rule(_name, _focusable_block(_name))
+_md.add_render_rule("table_open", _focusable_table)
+
+
 def render(text: str) -> SafeString:
     # Safe because html=False escapes every tag and attribute value markdown-it emits,
     # and Pygments escapes the code it colours.

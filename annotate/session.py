@@ -47,7 +47,10 @@ def page_of_request(request: HttpRequest) -> str:
 
 
 def _login_url(request: HttpRequest) -> str:
-    return redirect_to_login(page_of_request(request)).url
+    page = page_of_request(request)
+    if urlsplit(page).path == resolve_url(settings.LOGIN_URL):
+        return page  # the login form itself was stale: the same login page, fresh
+    return redirect_to_login(page).url
 
 
 def login_first(request: HttpRequest) -> HttpResponse:

@@ -77,3 +77,9 @@ def test_the_overview_is_for_staff_only(client, request, who, status):
 def test_the_overview_logged_out_asks_for_a_login(client, db):
     page = client.get(reverse("annotate:overview"))
     assert page.status_code == 302 and page.url.startswith(reverse("login"))
+
+
+def test_someone_without_a_role_is_told_to_ask_staff(client, outsider):
+    page = log_in(client, "charlie")
+    assert page.status_code == 403
+    assert "ask staff to add you to the annotators or reviewers" in page.content.decode()

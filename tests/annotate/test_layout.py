@@ -21,3 +21,9 @@ def test_every_page_has_a_polite_live_region_outside_the_swapped_content(client,
     region = '<div id="announcer" class="visually-hidden" role="status" aria-live="polite"'
     assert region in html
     assert html.index(region) < html.index('<main id="main"')
+
+
+def test_browsers_asking_for_favicon_ico_get_the_icon(client, db):
+    page = client.get("/favicon.ico")
+    assert page.status_code == 302
+    assert page.url == "/static/favicon.svg"

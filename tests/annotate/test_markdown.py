@@ -17,8 +17,8 @@ def test_javascript_links_are_not_links():
 
 def test_code_blocks_and_tables_are_kept():
     html = markdown.render("```js\nif (a < b) {}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
-    assert '<pre><code class="language-js">' in html and "&lt;" in html
-    assert "<table>" in html and "<td>1</td>" in html
+    assert '<pre tabindex="0"><code class="language-js">' in html and "&lt;" in html
+    assert '<table tabindex="0">' in html and "<td>1</td>" in html
 
 
 def test_empty_text_renders_empty():
@@ -53,7 +53,7 @@ def test_line_breaks_of_poems_and_unfenced_code_are_kept():
 
 def test_fenced_code_with_a_language_is_highlighted_and_still_escaped():
     html = markdown.render('```python\nif a < b:\n    print("<script>")\n```')
-    assert html.startswith('<pre><code class="language-python">')
+    assert html.startswith('<pre tabindex="0"><code class="language-python">')
     assert '<span class="k">if</span>' in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "\n    " in html  # indentation kept
@@ -69,3 +69,9 @@ def test_the_pygments_stylesheet_in_static_matches_the_style_used(settings):
     path = settings.BASE_DIR / "static" / "css" / "pygments.css"
     # Regenerate with: python -m annotate.markdown > static/css/pygments.css
     assert path.read_text() == markdown.pygments_css()
+
+
+def test_code_blocks_and_tables_can_be_reached_by_keyboard_to_scroll_them():
+    html = markdown.render("```\nx\n```\n\n    indented\n\n| a |\n|---|\n| 1 |\n")
+    assert html.count('<pre tabindex="0">') == 2
+    assert '<table tabindex="0">' in html

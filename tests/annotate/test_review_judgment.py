@@ -220,3 +220,15 @@ def test_the_critique_under_review_is_shown_in_the_readable_font_with_its_line_b
     client.force_login(reviewer)
     html = client.get(reverse("annotate:review-queue")).content.decode()
     assert '<dd class="prose">One.\nTwo.</dd>' in html
+
+
+def test_a_note_over_the_limit_gets_one_clear_error_and_is_kept(client, rita, annotator, response):
+    judgment = judge(response, annotator)
+    note = "n" * 6_000
+    page = client.post(url(judgment), {"action": "reject", "review_note": note}, headers=HX)
+    html = page.content.decode()
+    assert "The note is 6,000 characters long; the limit is 5,000." in html
+    assert "Say why the judgment is rejected." not in html
+    assert note in html
+    judgment.refresh_from_db()
+    assert judgment.review_state == "pending"

@@ -94,3 +94,14 @@ def test_an_htmx_csrf_failure_is_a_short_403_with_the_header(annotator):
     assert page.status_code == 403
     assert page["X-Session-Ended"] == "/"
     assert b"<html" not in page.content
+
+
+def test_a_stale_login_form_sends_back_to_the_same_login_page(db):
+    client = Client(enforce_csrf_checks=True)
+    page = client.post(
+        reverse("login"),
+        {"username": "alice", "password": "x"},
+        headers={"Referer": "http://testserver/accounts/login/?next=/review/"},
+    )
+    assert page.status_code == 403
+    assert 'href="/accounts/login/?next=/review/"' in page.content.decode()

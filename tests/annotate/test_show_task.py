@@ -85,7 +85,7 @@ def test_markdown_code_blocks_are_kept_and_highlighted(client, annotator, prompt
     models.Response.objects.create(prompt=prompt, text="Try:\n\n```python\nprint(1 < 2)\n```\n")
     client.force_login(annotator)
     html = client.get(reverse("annotate:home")).content.decode()
-    assert '<pre><code class="language-python"><span class="nb">print</span>' in html
+    assert '<pre tabindex="0"><code class="language-python"><span class="nb">print</span>' in html
     assert '<span class="o">&lt;</span>' in html
     assert "pygments.css" in html
 

@@ -211,3 +211,21 @@ def test_a_reviewer_works_10_judgments_with_the_keyboard_alone(page):
 
     assert review_id(page) == judgments[10].pk
     assert models.Judgment.objects.filter(review_state="pending").count() == 1
+
+
+def test_a_filter_changed_by_keyboard_keeps_the_focus_on_its_select(page):
+    judged_tasks(2)
+    bob = make_user("bob", "annotators")
+    models.Judgment.objects.create(
+        response=make_tasks(1, round_number=2)[0], annotator=bob, verdict="positive"
+    )
+    make_user("rita", "reviewers")
+    log_in(page, "rita", expect="/review/")
+    page.focus("#id_annotator")
+    first = review_id(page)
+    page.keyboard.press("ArrowDown")  # "alice"
+    page.wait_for_url("**/review/?annotator=alice*")
+    page.keyboard.press("ArrowDown")  # "bob"
+    page.wait_for_function(f"document.querySelector('#review').dataset.judgmentId !== '{first}'")
+    assert focused(page) == "#id_annotator"
+    assert page.inner_text("#review-heading").endswith("by bob")

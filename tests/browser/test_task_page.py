@@ -134,3 +134,31 @@ def test_a_paste_over_the_limit_is_not_cut_and_the_server_says_so_once(page):
     )
     assert page.evaluate("document.querySelector('[name=critique]').value.length") == 200_000
     assert not alice.judgments.exists()
+
+
+def test_logged_in_again_in_another_tab_the_page_offers_a_reload_and_keeps_the_draft(page):
+    alice = make_user("alice", "annotators")
+    make_tasks(2)
+    log_in(page, "alice")
+    pk = start_a_critique(page, "Cites nothing.")
+    other = page.context.new_page()
+    other.goto(f"{page.base}/judgments/")
+    other.click("button:has-text('Log out')")
+    other.fill("#id_username", "alice")
+    other.fill("#id_password", PASSWORD)
+    other.keyboard.press("Enter")
+    other.wait_for_url(f"{page.base}/")
+    other.close()
+
+    page.keyboard.press("Control+Enter")  # its CSRF token was rotated by the new login
+    page.wait_for_selector("#page-alert.ended")
+    assert page.inner_text("#page-alert").startswith("This page is out of date")
+    assert page.get_attribute("#log-in-again", "href") == "/"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert int(page.get_attribute("#task", "data-response-id")) == pk
+    assert page.input_value("[name=critique]") == "Cites nothing."
+    assert "draft was restored" in page.inner_text("#judgment-form")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector(f'#task[data-done="{pk}"]')
+    assert alice.judgments.get().critique == "Cites nothing."

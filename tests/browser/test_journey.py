@@ -1,80 +1,15 @@
-"""One real-browser journey through what needs JavaScript: keys, htmx swaps, drafts, spans.
+"""A first real-browser journey through what needs JavaScript: htmx swaps, drafts, spans.
 
-Debian's Chromium (`apt-get install -y chromium`) driven by Playwright, headless.
-Screenshots of the task and review pages go to $ARTIFACTS_DIR (default ./artifacts).
+Highlighted passages, a draft kept over a reload, skipping, My judgments, and the
+reviewer's accept and reject. Screenshots go to $ARTIFACTS_DIR (default ./artifacts).
 """
 
 import json
-import os
-import shutil
-from pathlib import Path
-
-import pytest
-from django.conf import settings
-from django.contrib.auth.models import Group, User
 
 from annotate import models
+from tests.browser.conftest import BROWSER, artifacts_dir, log_in, make_user
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "browser-journey-password"
-
-pytestmark = [
-    pytest.mark.browser,
-    # On CI (CI=true) a missing Chromium fails the test instead of skipping it quietly.
-    pytest.mark.skipif(
-        not shutil.which(CHROMIUM) and os.environ.get("CI") != "true",
-        reason="needs Chromium: apt-get install -y chromium",
-    ),
-]
-
-
-def artifacts_dir() -> Path:
-    path = Path(os.environ.get("ARTIFACTS_DIR", settings.BASE_DIR / "artifacts"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def make_user(username: str, group: str) -> User:
-    # get_or_create: a transactional test before this one may have flushed the groups
-    # that migrations created.
-    user = User.objects.create_user(username, password=PASSWORD)
-    user.groups.add(Group.objects.get_or_create(name=group)[0])
-    return user
-
-
-@pytest.fixture
-def page(live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test
-    # are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        yield page
-        browser.close()
-        assert errors == [], f"JavaScript errors: {errors}"
-
-
-def log_in(page, base: str, username: str, lands_on: str = "/") -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{base}{lands_on}")
+pytestmark = BROWSER
 
 
 def current_response(page) -> int:
@@ -106,9 +41,7 @@ def select_in_source(page, start: int, end: int) -> None:
     )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_annotator_judges_by_keyboard_and_a_reviewer_reviews(page, live_server):
-    base = live_server.url
+def test_an_annotator_judges_by_keyboard_and_a_reviewer_reviews(page):
     alice = make_user("alice", "annotators")
     make_user("rita", "reviewers")
     round1 = models.Round.objects.create(number=1)
@@ -123,7 +56,7 @@ def test_an_annotator_judges_by_keyboard_and_a_reviewer_reviews(page, live_serve
             text=f"Answer {i}: X happened in 1990.\n\n```\ncode {i}\n```",
         )
 
-    log_in(page, base, "alice")
+    log_in(page, "alice")
 
     # 1. Good, by keys alone.
     page.keyboard.press("1")
@@ -183,7 +116,7 @@ def test_an_annotator_judges_by_keyboard_and_a_reviewer_reviews(page, live_serve
 
     # The reviewer accepts the oldest and rejects the next, by keys.
     page.click("button:has-text('Log out')")
-    log_in(page, base, "rita", lands_on="/review/")
+    log_in(page, "rita", expect="/review/")
     page.screenshot(path=str(artifacts_dir() / "review-page.png"), full_page=True)
     assert f"Judgment {judgments[first].pk}" in page.inner_text("#review-heading")
     page.keyboard.press("a")
