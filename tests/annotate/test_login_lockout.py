@@ -42,7 +42,7 @@ def test_the_same_username_from_another_address_can_still_log_in(client, annotat
     fail(client, LIMIT)
     page = log_in(client, PASSWORD, address="10.0.0.2")
     assert page.status_code == 302
-    assert page.url == reverse("annotate:home")
+    assert page.url == reverse("annotate:landing")
 
 
 def test_another_username_from_the_same_address_can_still_log_in(client, annotator, reviewer):
