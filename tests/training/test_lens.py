@@ -78,9 +78,11 @@ def test_the_lens_flags_exactly_the_tokens_the_trainers_unlikelihood_term_flags(
     item = record("Paris is the capital of Germany, since 1871.", "Paris is in France.")
     config = CUTConfig(template=template, cutoff_len=cutoff, lora_dropout=0.0)
     scorer = lens.LensScorer(model, tokenizer, config)
-    # λ at the median ratio, so that both flagged and unflagged tokens occur
+    # λ between two middle ratios (not on one), so both flagged and unflagged tokens occur
     [probe] = scorer.ratios([item], threshold=1.0)
-    threshold = math.exp(float(probe.log_ratios.median()))
+    ordered = sorted(set(probe.log_ratios.tolist()))
+    middle = len(ordered) // 2
+    threshold = math.exp((ordered[middle - 1] + ordered[middle]) / 2)
 
     [ours] = scorer.ratios([item], threshold=threshold)
     flagged_by_trainer = []
