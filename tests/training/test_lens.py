@@ -387,3 +387,24 @@ def test_offsets_hold_with_the_embedded_smollm2_tokenizer():
                 piece = tokenizer.decode([token_id])
                 if span and "\ufffd" not in piece:
                     assert text[span[0] : span[1]] == piece
+
+
+@pytest.mark.slow
+def test_the_embedded_model_scores_a_critique_by_default():
+    try:
+        scorer = lens.LensScorer.load(log=lambda _: None)
+    except ValueError as error:  # the embedded model's wheel is not installed here
+        pytest.skip(str(error))
+    output = (
+        "The capital of Australia is Sydney, its largest city. 🇦🇺\r\nIt has 26 million people."
+    )
+    item = record(output, "Wrong: the capital is Canberra, not Sydney.")
+
+    [result] = scorer.score([item])
+
+    assert scorer.model_name == "embedded:SmolLM2-135M-Instruct"
+    assert result.threshold == 1.1 and result.model == scorer.model_name
+    assert result.tokens[0]["start"] == 0 and result.tokens[-1]["end"] == len(output)
+    assert 0 <= result.flagged_share <= 1
+    for start, end in result.flagged_spans:
+        assert 0 <= start < end <= len(output)
