@@ -153,13 +153,13 @@ def run_training(run_id: int, resume: bool = False) -> str:
     if run is None:
         return "skipped: not queued (cancelled, or taken by another worker)"
     host = workers.host_name()
-    try:
-        command = training_command(run, resume=resume, host=host)
-    except JobError as error:
-        _finish(run, JobStatus.FAILED, error=str(error))
-        return "failed"
-    follower = series.MetricsFollower(run)
     with _settled(run, host):
+        try:
+            command = training_command(run, resume=resume, host=host)
+        except JobError as error:
+            _finish(run, JobStatus.FAILED, error=str(error))
+            return "failed"
+        follower = series.MetricsFollower(run)
         outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
         return _finish_training(run, outcome, host)
 
