@@ -162,3 +162,26 @@ def test_logged_in_again_in_another_tab_the_page_offers_a_reload_and_keeps_the_d
     page.keyboard.press("Control+Enter")
     page.wait_for_selector(f'#task[data-done="{pk}"]')
     assert alice.judgments.get().critique == "Cites nothing."
+
+
+def test_a_server_out_of_reach_keeps_the_draft_and_the_submit_is_tried_again(page):
+    alice = make_user("alice", "annotators")
+    make_tasks(2)
+    log_in(page, "alice")
+    pk = start_a_critique(page, "Unclear units.")
+    failed = []
+
+    def unreachable_once(route):
+        if not failed:
+            failed.append(route.request.url)
+            route.abort("connectionrefused")
+        else:
+            route.continue_()
+
+    page.route("**/judgment/", unreachable_once)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#page-alert.retrying")
+    assert "Cannot reach the server; retrying…" in page.inner_text("#page-alert")
+    assert "Unclear units." in draft(page, pk)
+    page.wait_for_selector(f'#task[data-done="{pk}"]')  # tried again after a few seconds
+    assert alice.judgments.get().critique == "Unclear units."
