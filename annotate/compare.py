@@ -357,7 +357,8 @@ def progress(evaluator, comparison: models.Comparison, *, now: datetime | None =
             "pk", "overlap", "vote_count"
         ):
             filled += held[pk] >= overlap - votes
-    counted = len(candidates.values_list("pk", flat=True)[: limit + filled])
+    # COUNT(*) over a LIMITed subquery: the database stops at the limit, nothing is fetched.
+    counted = candidates.values("pk")[: limit + filled].count()
     left = counted - filled
     return {"done": done, "left": left, "more": left >= limit}
 

@@ -35,7 +35,8 @@ def staff_required(view):
 
 
 def _comparison(pk: int) -> models.Comparison:
-    return get_object_or_404(models.Comparison, pk=pk)
+    # prompt_ids (the sample, thousands of ids) is loaded only if refresh() asks for it.
+    return get_object_or_404(models.Comparison.objects.defer("prompt_ids"), pk=pk)
 
 
 # The evaluator's page ------------------------------------------------------------------
