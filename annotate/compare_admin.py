@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from annotate import compare, models
+from annotate import compare, compare_systems, models
 
 
 class ComparisonAdminForm(forms.ModelForm):
@@ -17,7 +17,7 @@ class ComparisonAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        choices = compare.system_choices()
+        choices = compare_systems.system_choices()
         self.fields["system_a"].choices = choices
         self.fields["system_b"].choices = choices
 

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from annotate import compare, models
+from annotate import compare_systems, models
 from annotate import validators as v
 from annotate.forms import PageForm
 
@@ -58,7 +58,7 @@ class ComparisonForm(PageForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        choices = compare.system_choices()
+        choices = compare_systems.system_choices()
         self.fields["system_a"].choices = choices
         self.fields["system_b"].choices = choices
 

@@ -10,7 +10,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate import compare, compare_forms, compare_stats, forms, models, queue, rounds
+from annotate import (
+    compare,
+    compare_forms,
+    compare_stats,
+    compare_systems,
+    forms,
+    models,
+    queue,
+    rounds,
+)
 from annotate.roles import annotator_required, reviewer_required
 
 
@@ -26,7 +35,8 @@ def staff_required(view):
 
 
 def _comparison(pk: int) -> models.Comparison:
-    return get_object_or_404(models.Comparison, pk=pk)
+    # prompt_ids (the sample, thousands of ids) is loaded only if refresh() asks for it.
+    return get_object_or_404(models.Comparison.objects.defer("prompt_ids"), pk=pk)
 
 
 # The evaluator's page ------------------------------------------------------------------
@@ -157,12 +167,12 @@ def show_results(request: HttpRequest, pk: int) -> HttpResponse:
         compare.refresh(comparison)
     context = {
         "comparison": comparison,
-        "label_a": compare.system_label(comparison.system_a),
-        "label_b": compare.system_label(comparison.system_b),
+        "label_a": compare_systems.system_label(comparison.system_a),
+        "label_b": compare_systems.system_label(comparison.system_b),
         "result": compare_stats.comparison_result(comparison),
         "pairs": comparison.pairs.count(),
         # Open and closed comparisons have every pair: nothing is missing.
-        "generation": compare.generation_status(comparison) if waiting else "",
+        "generation": compare_systems.generation_status(comparison) if waiting else "",
         "scores": rounds.bt_scores(),
     }
     return render(request, "annotate/compare_results.html", context)

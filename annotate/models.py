@@ -611,7 +611,7 @@ class Comparison(models.Model):
     prompt_ids = models.JSONField(default=list, blank=True, editable=False)
     seed = models.BigIntegerField(default=0, editable=False)
     state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING)
-    # The jobs that generate a system's missing responses (compare.generate_missing).
+    # The jobs that generate a system's missing responses (compare_systems.generate_missing).
     generation_runs = models.ManyToManyField(
         "GenerationRun", blank=True, related_name="comparisons", editable=False
     )

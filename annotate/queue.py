@@ -10,6 +10,10 @@ different rows instead of waiting on each other, and `submit` locks the response
 before it re-checks the slots. On SQLite the settings open every transaction with
 BEGIN IMMEDIATE, which takes the database's write lock, so these transactions run one at a
 time; everything that reads before writing therefore happens inside `transaction.atomic()`.
+
+The same invariant and argument hold for the pairwise-vote queue of annotate/compare.py: the
+statements below take a `Tables` spec, and claim(), held(), slot_state() and count_done()
+run them over either queue's tables.
 """
 
 from collections.abc import Callable

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.db.models import Count, OuterRef, Q
 
-from annotate import compare, compare_stats, models, stats
+from annotate import compare_stats, compare_systems, models, stats
 
 
 @dataclass
@@ -111,5 +111,5 @@ def bt_scores() -> list:
     """Bradley–Terry scores of every compared system, with labels, best first."""
     scores = compare_stats.bradley_terry(compare_stats.all_battles())
     for score in scores:
-        score.label = compare.system_label(score.system)
+        score.label = compare_systems.system_label(score.system)
     return scores

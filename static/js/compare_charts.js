@@ -30,7 +30,8 @@
     const data = rows(TABLES[kind]);
     if (!data.length || typeof window.Chart === "undefined") return;
     const share = kind !== "bt";
-    const scale = share ? { min: 0, max: 1 } : {};
+    // Scores sit near 1000: an axis from 0 would flatten their differences.
+    const scale = share ? { min: 0, max: 1 } : { beginAtZero: false, grace: "10%" };
     new window.Chart(canvas, {
       data: {
         labels: data.map((d) => d.label),

@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from annotate import compare, models
+from annotate import compare, compare_systems, models
 from tests.annotate.compare_helpers import make_comparison, make_rounds
 
 
@@ -189,5 +189,5 @@ def test_a_running_job_shows_its_progress_and_a_failed_one_its_error(client, rev
 
 def test_no_second_job_is_queued_while_one_generates_the_same_round(db):
     comparison = _waiting_comparison()
-    assert compare.generate_missing(comparison) == []
+    assert compare_systems.generate_missing(comparison) == []
     assert comparison.generation_runs.count() == 1
