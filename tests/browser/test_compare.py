@@ -4,12 +4,10 @@ and the rounds dashboard are drawn (screenshots to $ARTIFACTS_DIR)."""
 import pytest
 
 from annotate import compare, models
-from tests.annotate import test_browser as browser
 from tests.annotate.compare_helpers import make_rounds
+from tests.browser.conftest import BROWSER, PASSWORD, artifacts_dir, make_user
 
-pytestmark = browser.pytestmark
-page = browser.page  # the Playwright page fixture, Chromium headless
-PASSWORD, artifacts_dir, make_user = browser.PASSWORD, browser.artifacts_dir, browser.make_user
+pytestmark = BROWSER
 
 KEYS = ["1", "2", "3", "4", "1", "2", "2", "1", "3", "2"]
 
