@@ -125,6 +125,9 @@ class LensScorer:
         model, tokenizer, trained_template = generate.load_for_generation(
             base_model, adapter, device=device, dtype=dtype, log=log
         )
+        # Frozen, as the base model is in training: the LM head then takes the same kernel
+        # as in the trainer (logprobs._ResponseLogProbs), which is also the fast one.
+        model.requires_grad_(False)
         settings = {
             "template": trained_template if template == "auto" else template,
             "precision": "bf16" if dtype == "bfloat16" else "fp32",

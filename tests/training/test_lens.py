@@ -358,6 +358,8 @@ def test_loading_with_an_adapter_takes_its_lambda_template_and_name(
 
     assert scorer.config.threshold == 1.3 and scorer.template == "alpaca"
     assert scorer.config.cutoff_len == 512
+    # frozen like the base model in training, so the LM head takes the trainer's kernel
+    assert not any(p.requires_grad for p in scorer.model.parameters())
     assert scorer.model_name == f"{model_dir} + {out}"
     [result] = scorer.score([record("An answer.")])
     assert result.threshold == 1.3 and result.model == scorer.model_name
