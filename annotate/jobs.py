@@ -64,13 +64,16 @@ def enqueue_generation(generation_run: GenerationRun) -> None:
 def enqueue_resume(run: TrainingRun | GenerationRun) -> None:
     """Queue an interrupted, failed or cancelled job again. Training continues from its
     latest checkpoint on the same data snapshot; generation fills only what is missing."""
+    sweep_stale()  # a run whose worker died is resumable, not "running"
     kind = run_training if isinstance(run, TrainingRun) else run_generation
     _enqueue(run, kind, resume=True)
 
 
 def request_cancel(run: TrainingRun | GenerationRun) -> bool:
     """Cancel: a queued job at once; a running one stops at its next optimizer step, keeps
-    a checkpoint and shows as cancelled. False when the job had already finished."""
+    a checkpoint and shows as cancelled. False when the job had already finished (or its
+    worker died: it is interrupted then, and can be resumed)."""
+    sweep_stale()
     return run.request_cancel()
 
 

@@ -389,3 +389,12 @@ def test_a_job_whose_supervision_breaks_does_not_stay_running(recorded, monkeypa
         jobs.run_training.call(recorded.pk)
     recorded.refresh_from_db()
     assert recorded.status == "interrupted" and "stopped at once" in recorded.error
+
+
+def test_a_run_whose_worker_died_is_resumed_not_cancelled(db, settings):
+    settings.RUN_HEARTBEAT_TIMEOUT = 60
+    run = queued_run(status="running", heartbeat_at=timezone.now() - timedelta(minutes=5))
+    assert not jobs.request_cancel(run)
+    assert run.status == "interrupted"
+    jobs.enqueue_resume(run)
+    assert run.status == "queued"

@@ -107,16 +107,16 @@ def test_a_run_queued_by_train_cut_is_trained_by_a_worker(
 
 
 def test_a_worker_says_it_is_listening_while_it_runs(transactional_db, start_worker):
-    assert not workers.alive("gpu")
+    assert not workers.alive("gpu"), list(models.Worker.objects.values())
     worker = start_worker(queues="gpu")
     wait_for(lambda: workers.alive("gpu"), what="the worker's heartbeat")
     assert not workers.alive("default")
-    row = models.Worker.objects.get()
-    assert (row.host, row.pid, row.queue_names) == (socket.gethostname(), worker.pid, ["gpu"])
+    row = models.Worker.objects.get(pid=worker.pid)
+    assert (row.host, row.queue_names) == (socket.gethostname(), ["gpu"])
 
     worker.stop()
-    assert not workers.alive("gpu")
-    assert not models.Worker.objects.exists()
+    assert not models.Worker.objects.filter(pid=worker.pid).exists(), worker.output()
+    assert not workers.alive("gpu"), list(models.Worker.objects.values())
 
 
 def test_a_killed_worker_leaves_an_interrupted_run_that_resumes_to_the_end(

@@ -20,6 +20,7 @@ from types import FrameType
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.db import connections
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker as library
 
@@ -43,7 +44,11 @@ class Worker(library.Worker):
             super().run()
         finally:
             heartbeat.stop()
-            workers.unregister(self.worker_id)
+            try:
+                workers.unregister(self.worker_id)
+            except Exception:  # noqa: BLE001 (a signal cut a query short: a fresh connection)
+                connections.close_all()
+                workers.unregister(self.worker_id)
 
     def beat(self) -> None:
         workers.beat(self.worker_id)
