@@ -187,6 +187,13 @@ def enqueue_compute(
     worker's settings. A page that waits for one passes PREVIEW_PRIORITY, so it does not
     queue behind a round's bulk work."""
     ids = list(judgment_ids)
+    if len(ids) == 1:
+        # A page asking again (a reload, another reviewer) replaces a job not yet started.
+        from django_tasks_db.models import DBTaskResult
+
+        DBTaskResult.objects.ready().filter(
+            task_path=compute.module_path, args_kwargs__args__0=ids
+        ).delete()
     task = compute.using(priority=priority)
     return [str(task.enqueue(ids[i : i + CHUNK], **options).id) for i in range(0, len(ids), CHUNK)]
 
