@@ -78,9 +78,11 @@ def test_the_lens_flags_exactly_the_tokens_the_trainers_unlikelihood_term_flags(
     item = record("Paris is the capital of Germany, since 1871.", "Paris is in France.")
     config = CUTConfig(template=template, cutoff_len=cutoff, lora_dropout=0.0)
     scorer = lens.LensScorer(model, tokenizer, config)
-    # λ at the median ratio, so that both flagged and unflagged tokens occur
+    # λ between two middle ratios (not on one), so both flagged and unflagged tokens occur
     [probe] = scorer.ratios([item], threshold=1.0)
-    threshold = math.exp(float(probe.log_ratios.median()))
+    ordered = sorted(set(probe.log_ratios.tolist()))
+    middle = len(ordered) // 2
+    threshold = math.exp((ordered[middle - 1] + ordered[middle]) / 2)
 
     [ours] = scorer.ratios([item], threshold=threshold)
     flagged_by_trainer = []
@@ -385,3 +387,24 @@ def test_offsets_hold_with_the_embedded_smollm2_tokenizer():
                 piece = tokenizer.decode([token_id])
                 if span and "\ufffd" not in piece:
                     assert text[span[0] : span[1]] == piece
+
+
+@pytest.mark.slow
+def test_the_embedded_model_scores_a_critique_by_default():
+    try:
+        scorer = lens.LensScorer.load(log=lambda _: None)
+    except ValueError as error:  # the embedded model's wheel is not installed here
+        pytest.skip(str(error))
+    output = (
+        "The capital of Australia is Sydney, its largest city. 🇦🇺\r\nIt has 26 million people."
+    )
+    item = record(output, "Wrong: the capital is Canberra, not Sydney.")
+
+    [result] = scorer.score([item])
+
+    assert scorer.model_name == "embedded:SmolLM2-135M-Instruct"
+    assert result.threshold == 1.1 and result.model == scorer.model_name
+    assert result.tokens[0]["start"] == 0 and result.tokens[-1]["end"] == len(output)
+    assert 0 <= result.flagged_share <= 1
+    for start, end in result.flagged_spans:
+        assert 0 <= start < end <= len(output)

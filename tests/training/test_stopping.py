@@ -251,3 +251,22 @@ def test_all_processes_agree_to_stop_at_the_same_step(mine, theirs, agreed):
     callbacks = TrainCallbacks(should_stop=lambda: mine)
 
     assert trainer._stop_requested(callbacks, TwoProcesses(theirs)) == agreed
+
+
+def test_stop_signals_do_nothing_outside_the_main_thread():
+    import threading
+
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+
+    def install():
+        with StopSignals() as signals:
+            seen.append(signal.getsignal(signal.SIGTERM))
+            seen.append(signals.should_stop())
+
+    worker = threading.Thread(target=install)
+    worker.start()
+    worker.join()
+
+    assert seen == [before, False]
+    assert signal.getsignal(signal.SIGTERM) == before
