@@ -17,6 +17,7 @@ This module imports neither torch nor training: the web process imports it.
 import contextlib
 import json
 import shutil
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -152,13 +153,13 @@ def run_training(run_id: int, resume: bool = False) -> str:
     if run is None:
         return "skipped: not queued (cancelled, or taken by another worker)"
     host = workers.host_name()
-    try:
-        command = training_command(run, resume=resume, host=host)
-    except JobError as error:
-        _finish(run, JobStatus.FAILED, error=str(error))
-        return "failed"
-    follower = series.MetricsFollower(run)
     with _settled(run, host):
+        try:
+            command = training_command(run, resume=resume, host=host)
+        except JobError as error:
+            _finish(run, JobStatus.FAILED, error=str(error))
+            return "failed"
+        follower = series.MetricsFollower(run)
         outcome = supervise.supervise(command, lambda log: _tick(run, log, follower.read()))
         return _finish_training(run, outcome, host)
 
@@ -310,16 +311,13 @@ def training_command(run: TrainingRun, *, resume: bool, host: str) -> list[str]:
         raise JobError(f"On {host}: {error}") from None
     processes = _processes(host)
     if processes > 1:
+        # Data parallel on the box's GPUs; a free rendezvous port, so two workers on one
+        # box (each with its CUDA_VISIBLE_DEVICES) do not collide on accelerate's default.
         launcher = [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--num_processes",
-            str(processes),
-            "-m",
-            "training",
-            "train",
-        ]
+            sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+            "--num_processes", str(processes), "--num_machines", "1",
+            "--main_process_port", str(_free_port()), "-m", "training", "train",
+        ]  # fmt: skip
     else:
         launcher = [sys.executable, "-m", "training", "train"]
     args = ["--data", str(snapshot), "--output", run.output_dir, "--no-progress"]
@@ -339,6 +337,12 @@ def _processes(host: str) -> int:
     if wanted > max(gpus, 1):
         raise JobError(f"TRAINING_NUM_PROCESSES is {wanted} but {host} has {gpus} GPUs.")
     return wanted or max(gpus, 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def gpu_count() -> int:

@@ -35,10 +35,10 @@ def envint(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}.") from None
 
 
-def envfloat(name: str) -> float | None:
+def envfloat(name: str, default: float | None = None) -> float | None:
     value = os.environ.get(name)
     if not value:
-        return None
+        return default
     try:
         return float(value)
     except ValueError:
@@ -236,10 +236,10 @@ LENS_AFTER_IMPORT = envbool("LENS_AFTER_IMPORT", "false")
 # worker (killed, machine gone): it shows as interrupted and can be resumed.
 RUN_HEARTBEAT_TIMEOUT = envint("RUN_HEARTBEAT_TIMEOUT", 120)
 # How often a job writes its progress (series, log tail) and heartbeat, in seconds.
-JOB_FLUSH_SECONDS = float(os.environ.get("JOB_FLUSH_SECONDS", "2"))
+JOB_FLUSH_SECONDS = envfloat("JOB_FLUSH_SECONDS", 2.0)
 # A worker writes its own heartbeat (annotate.workers) this often; workers.alive() counts
 # one as listening while it was seen within WORKER_ALIVE_SECONDS.
-WORKER_HEARTBEAT_SECONDS = float(os.environ.get("WORKER_HEARTBEAT_SECONDS", "10"))
+WORKER_HEARTBEAT_SECONDS = envfloat("WORKER_HEARTBEAT_SECONDS", 10.0)
 WORKER_ALIVE_SECONDS = envint("WORKER_ALIVE_SECONDS", 60)
 # Training processes per run on a worker: 0 = one per GPU of the box (data parallel with
 # `accelerate launch` when more than one), 1 = a single process.

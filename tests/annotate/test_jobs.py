@@ -301,8 +301,11 @@ def test_the_child_gets_the_runs_config_as_the_command_line(recorded, model_dir,
 def test_a_box_with_several_gpus_trains_with_accelerate_launch(recorded, monkeypatch):
     monkeypatch.setattr(jobs, "gpu_count", lambda: 4)
     command = jobs.training_command(recorded, resume=False, host="box")
-    assert command[1:5] == ["-m", "accelerate.commands.launch", "--num_processes", "4"]
-    assert command[5:9] == ["-m", "training", "train", "--data"]
+    assert command[1:4] == ["-m", "accelerate.commands.launch", "--multi_gpu"]
+    assert command[command.index("--num_processes") + 1] == "4"
+    assert command[command.index("--main_process_port") + 1].isdigit()
+    start = command.index("training") - 1
+    assert command[start : start + 4] == ["-m", "training", "train", "--data"]
 
 
 def test_asking_for_more_processes_than_the_worker_has_gpus_fails_naming_the_host(
