@@ -39,8 +39,11 @@ BULK_PRIORITY = -10
 LOW_SHARE = 0.02
 HIGH_SHARE = 0.6
 
-# Loaded scorers, in the worker process only: (base_model, adapter) -> LensScorer.
+# Loaded scorers, in the worker process only: (base_model, adapter) -> LensScorer, the most
+# recently used last. At most MAX_SCORERS stay loaded (a model per round's adapter would
+# otherwise pile up in the worker's memory).
 _SCORERS: dict[tuple, object] = {}
+MAX_SCORERS = 2
 
 
 def model_options(
@@ -65,7 +68,11 @@ def worker_alive() -> bool:
 def scorer(base_model: str | None, adapter: str | None):
     """The LensScorer for this model, loaded once per worker process."""
     key = (base_model, adapter)
-    if key not in _SCORERS:
+    if key in _SCORERS:
+        _SCORERS[key] = _SCORERS.pop(key)  # most recently used last
+    else:
+        while len(_SCORERS) >= MAX_SCORERS:
+            _SCORERS.pop(next(iter(_SCORERS)))
         # Imported here: torch loads in the worker, never in the web process.
         import torch
 
@@ -180,6 +187,13 @@ def enqueue_compute(
     worker's settings. A page that waits for one passes PREVIEW_PRIORITY, so it does not
     queue behind a round's bulk work."""
     ids = list(judgment_ids)
+    if len(ids) == 1:
+        # A page asking again (a reload, another reviewer) replaces a job not yet started.
+        from django_tasks_db.models import DBTaskResult
+
+        DBTaskResult.objects.ready().filter(
+            task_path=compute.module_path, args_kwargs__args__0=ids
+        ).delete()
     task = compute.using(priority=priority)
     return [str(task.enqueue(ids[i : i + CHUNK], **options).id) for i in range(0, len(ids), CHUNK)]
 

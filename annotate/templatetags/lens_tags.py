@@ -55,6 +55,28 @@ def _flagged_tokens(tokens, length: int) -> list[tuple[int, int, float]]:
     return clipped
 
 
+def _name(token: str) -> str:
+    """How a screen reader should call the token: its text, or what whitespace it is."""
+    if token.strip():
+        return f"“{token.strip()}”"
+    if "\n" in token or "\r" in token:
+        return "a line break"
+    return "a tab" if "\t" in token else "a space"
+
+
+def _esc(text: str, start: int, end: int) -> str:
+    """text[start:end], escaped, without the CR of each CRLF: HTML reads a CR as a line
+    break of its own, so a CR and its LF in two elements would show two line breaks."""
+    piece = text[start:end]
+    if "\r" in piece:
+        piece = "".join(
+            c
+            for i, c in enumerate(piece, start)
+            if not (c == "\r" and text[i + 1 : i + 2] == "\n")
+        )
+    return escape(piece)
+
+
 def _text(text: str, start: int, end: int, highlights: list[tuple[int, int]]) -> str:
     """text[start:end], escaped, with the annotator's highlights inside it wrapped."""
     out, pos = [], start
@@ -62,10 +84,10 @@ def _text(text: str, start: int, end: int, highlights: list[tuple[int, int]]) ->
         if h_end <= pos or h_start >= end:
             continue
         h_start, h_end = max(h_start, pos), min(h_end, end)
-        out.append(escape(text[pos:h_start]))
-        out.append(f'<span class="lens-hl">{escape(text[h_start:h_end])}</span>')
+        out.append(_esc(text, pos, h_start))
+        out.append(f'<span class="lens-hl">{_esc(text, h_start, h_end)}</span>')
         pos = h_end
-    out.append(escape(text[pos:end]))
+    out.append(_esc(text, pos, end))
     return "".join(out)
 
 
@@ -82,7 +104,7 @@ def marking(text: str, tokens, spans=None) -> SafeString:
                 '<mark class="lens lens-{}" tabindex="0" title="{}" aria-label="{}">{}</mark>',
                 shade(log_ratio),
                 f"{label} (log ratio {log_ratio:+.2f})",
-                f"Flagged “{text[start:end].strip() or text[start:end]}”: {label}",
+                f"Flagged {_name(text[start:end])}: {label}",
                 mark_safe(_text(text, start, end, highlights)),
             )
         )

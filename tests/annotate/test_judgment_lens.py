@@ -317,3 +317,17 @@ def test_computing_without_javascript_redirects_to_a_page_that_refreshes(
     pending = client.get(page.url)
     assert pending["Refresh"] == "1"
     assert "Computing what training will learn" in pending.content.decode()
+
+
+def test_asking_again_replaces_the_job_not_yet_started(
+    client, reviewer, annotator, response, make_responses, lens_worker
+):
+    judgment = judge(response, annotator)
+    (elsewhere,) = make_responses(1)
+    other = judge(elsewhere, annotator)
+    lens.enqueue_compute([judgment.pk, other.pk])  # a bulk job with both stays
+    client.force_login(reviewer)
+    client.post(lens_url(judgment), headers=HX)
+    client.post(lens_url(judgment), headers=HX)
+    jobs = sorted(job.args_kwargs["args"][0] for job in DBTaskResult.objects.all())
+    assert jobs == sorted([[judgment.pk, other.pk], [judgment.pk]])

@@ -75,6 +75,15 @@ def test_the_preview_and_the_review_page_mark_what_training_will_learn(
         background = marks.first.evaluate("m => getComputedStyle(m).backgroundColor")
         assert background in ("rgba(0, 0, 0, 0)", "transparent")
 
+        # The reviewer edits the critique and previews it before accepting: E, type, Esc, L.
+        page.locator("body").focus()
+        page.keyboard.press("e")
+        page.keyboard.type(" The landing date was July 20.")
+        page.keyboard.press("Escape")
+        page.keyboard.press("l")
+        wait_for_marking(page, "#lens-result")
+        assert models.Judgment.objects.get().review_state == "pending"  # nothing saved
+
 
 def log_in_reviewer(page, base: str) -> None:
     page.goto(f"{base}/accounts/login/?next=/review/")

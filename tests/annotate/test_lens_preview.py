@@ -255,3 +255,20 @@ def test_a_slow_preview_says_why(client, task, lens_worker):
         started_at=job.started_at - dt.timedelta(seconds=30)
     )
     assert "also loads the model" in client.get(url, headers=HX).content.decode()
+
+
+def test_the_preview_button_is_never_the_forms_default_button(client, task, reviewer, annotator):
+    """Enter in a form clicks its first submit button: that must stay Submit / Save /
+    Edit and accept, not the preview."""
+    html = client.get(reverse("annotate:home")).content.decode()
+    form = html[html.index('id="judgment-form"') :]
+    assert form.index('class="primary"') < form.index("data-lens-preview")
+    judgment = models.Judgment.objects.create(
+        response=task, annotator=annotator, verdict="negative", critique="Wrong."
+    )
+    html = client.get(reverse("annotate:judgment-edit", args=[judgment.pk])).content.decode()
+    assert html.index("Save changes") < html.index("data-lens-preview")
+    client.force_login(reviewer)
+    html = client.get(reverse("annotate:judgment-review", args=[judgment.pk])).content.decode()
+    form = html[html.index('id="review-form"') :]
+    assert form.index('type="submit"') == form.index('type="submit" name="action" value="edit"')

@@ -100,3 +100,19 @@ def test_markup_in_the_critique_and_around_the_marks_stays_inert(show, payload):
     assert "<script>alert" not in html
     assert "<img src=x" not in html
     assert [m["text"] for m in marks(html)] == ["answer"]
+
+
+def test_a_crlf_split_between_two_tokens_shows_one_line_break(show):
+    text = "one\r\ntwo"
+    tokens = [
+        {"start": 0, "end": 3, "log_ratio": 0.0, "flagged": False},
+        {"start": 3, "end": 4, "log_ratio": 1.0, "flagged": True},  # the CR
+        {"start": 4, "end": 5, "log_ratio": 1.0, "flagged": True},  # the LF
+        {"start": 5, "end": 8, "log_ratio": 1.0, "flagged": True},
+    ]
+    html = show(text, tokens)
+    pre = html[html.index('class="lens-text"') : html.index("</pre>", html.index("lens-text"))]
+    assert "\r" not in pre
+    found = marks(html)
+    assert [m["text"] for m in found] == ["", "\n", "two"]
+    assert found[0]["aria-label"].startswith("Flagged a line break:")

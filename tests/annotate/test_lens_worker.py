@@ -116,15 +116,23 @@ def test_the_preview_goes_through_the_page_and_a_real_worker(
     assert not models.LensResult.objects.exists()
 
 
-def test_the_worker_loads_a_model_once_with_the_configured_threads(model_dir, settings):
+def test_the_worker_loads_a_model_once_with_the_configured_threads(
+    model_dir, settings, monkeypatch, tmp_path
+):
+    import shutil
+
     import torch
 
     before = torch.get_num_threads()
     settings.LENS_THREADS = 1
+    monkeypatch.setattr(lens, "_SCORERS", {})
+    monkeypatch.setattr(lens, "MAX_SCORERS", 1)
+    other = shutil.copytree(model_dir, tmp_path / "other-model")
     try:
         first = lens.scorer(str(model_dir), None)
         assert torch.get_num_threads() == 1
         assert lens.scorer(str(model_dir), None) is first  # kept between jobs
+        lens.scorer(str(other), None)  # another model: the first one is unloaded
+        assert list(lens._SCORERS) == [(str(other), None)]
     finally:
         torch.set_num_threads(before)
-        lens._SCORERS.pop((str(model_dir), None), None)
