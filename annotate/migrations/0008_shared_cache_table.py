@@ -25,6 +25,6 @@ def drop_cache_table(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotate", "0003_response_queue_idx_open_only")]
+    dependencies = [("annotate", "0007_lens_result")]
 
     operations = [migrations.RunPython(create_cache_table, drop_cache_table)]

@@ -8,10 +8,9 @@ import pytest
 
 from annotate import models
 from tests.annotate.lens_helpers import lens_worker_process
-from tests.annotate.test_browser import artifacts_dir, log_in, make_user, pytestmark
-from tests.annotate.test_browser import page as browser  # noqa: F401 (a fixture)
+from tests.browser.conftest import BROWSER, PASSWORD, artifacts_dir, log_in, make_user
 
-pytestmark = [*pytestmark, pytest.mark.slow]
+pytestmark = [*BROWSER, pytest.mark.slow]
 
 TEXT = (
     "The first crewed Moon landing was Apollo 11 in 1968.\r\n"
@@ -41,13 +40,12 @@ def scene(transactional_db):
 
 
 def test_the_preview_and_the_review_page_mark_what_training_will_learn(
-    request, live_server, scene, model_dir
+    page, live_server, scene, model_dir
 ):
-    page = request.getfixturevalue("browser")  # test_browser's page fixture
     base = live_server.url
     # λ = 1 with a random tiny model: about half the tokens come out flagged.
     with lens_worker_process(model_dir, LENS_THRESHOLD="1.0"):
-        log_in(page, base, "alice")
+        log_in(page, "alice")
         page.keyboard.press("2")  # has problems; focuses the critique
         page.keyboard.type("The year is wrong: Apollo 11 landed in 1969, not 1968.")
         page.keyboard.press("Escape")  # leave the text box, then L
@@ -88,7 +86,7 @@ def test_the_preview_and_the_review_page_mark_what_training_will_learn(
 def log_in_reviewer(page, base: str) -> None:
     page.goto(f"{base}/accounts/login/?next=/review/")
     page.fill("#id_username", "rita")
-    page.fill("#id_password", "browser-journey-password")
+    page.fill("#id_password", PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/review/")
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0004_jobs_training_generation_workers'),
+        ('annotate', '0006_comparisons'),
     ]
 
     operations = [

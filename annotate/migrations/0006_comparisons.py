@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0004_jobs_training_generation_workers'),
+        ('annotate', '0005_trainingrun_request_token'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
