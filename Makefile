@@ -29,9 +29,11 @@ demo: migrate
 # (the worker checkpoints a running training first; Resume continues it).
 run: demo
 	@echo "Critique Loop on http://$(HOST):$(PORT)/ — log in with an account printed above."
-	@echo "A job worker runs beside it (db_worker --queue-name default,gpu)."
+	@echo "Two job workers run beside it: training and generation (default,gpu), the lens (lens)."
 	@$(BIN)/python manage.py db_worker --queue-name default,gpu --no-reload --interval 0.5 & \
-	  worker=$$!; trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	  worker=$$!; \
+	  $(BIN)/python manage.py db_worker --queue-name lens --no-reload --interval 0.2 & \
+	  lens=$$!; trap 'kill -TERM $$worker $$lens 2>/dev/null; wait $$worker $$lens' EXIT INT TERM; \
 	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here).

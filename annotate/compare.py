@@ -152,6 +152,13 @@ def refresh(comparison: models.Comparison) -> int:
     return len(new)
 
 
+def refresh_after_generation(run: models.GenerationRun) -> int:
+    """The comparisons waiting for this generation job get their pairs as soon as it
+    succeeds (the worker calls this), not when someone next opens one of them."""
+    waiting = run.comparisons.filter(state=models.Comparison.State.WAITING)
+    return sum(refresh(comparison) for comparison in waiting)
+
+
 # The pair queue ----------------------------------------------------------------------------
 
 

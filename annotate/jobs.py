@@ -185,6 +185,9 @@ def run_generation(run_id: int, resume: bool = False) -> str:
         return "lost"
     if outcome.returncode == 0:
         _finish(run, JobStatus.SUCCEEDED)
+        from annotate import compare  # compare imports this module
+
+        compare.refresh_after_generation(run)
     elif outcome.stop == "cancel":
         _finish(run, JobStatus.CANCELLED, error="Cancelled; the responses saved so far are kept.")
     elif outcome.stop == "shutdown":

@@ -126,6 +126,23 @@ def test_pairs_appear_once_the_generated_responses_arrive(client, staff, annotat
     assert comparison.pairs.count() == 3
 
 
+def test_a_finished_generation_job_opens_the_comparisons_waiting_for_it(db):
+    prompts = make_rounds(3, second=False)
+    run = models.TrainingRun.objects.create(
+        status=models.JobStatus.SUCCEEDED, output_dir="/runs/run-9", base_model="tiny"
+    )
+    comparison = compare.create(system_a="base", system_b=f"run:{run.pk}", sample_size=3)
+    job = comparison.generation_runs.get()
+    assert compare.refresh_after_generation(job) == 0  # nothing generated yet
+    round2 = models.Round.objects.create(number=2, adapter="/runs/run-9", training_run=run)
+    for prompt in prompts:
+        models.Response.objects.create(prompt=prompt, text="Generated.", round=round2)
+
+    assert compare.refresh_after_generation(job) == 3
+    comparison.refresh_from_db()
+    assert comparison.state == models.Comparison.State.OPEN
+
+
 def test_staff_create_a_comparison_in_the_admin(client, staff):
     make_rounds(4)
     client.force_login(staff)
