@@ -116,7 +116,7 @@ def test_staff_start_a_run_from_the_page_and_watch_its_curves(
     page.fill("#id_username", staff.username)
     page.fill("#id_password", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{base}/")
+    page.wait_for_url(f"{base}/overview/")  # where staff land
 
     page.get_by_role("link", name="Training").click()
     page.wait_for_url(f"{base}/training/")
