@@ -263,15 +263,6 @@ def test_training_and_the_model_mode_are_left_as_they_were():
 
 
 @pytest.fixture
-def model_dir(tmp_path):
-    path = tmp_path / "tiny-model"
-    tokenizer = make_tokenizer()
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture
 def judged_file(tmp_path):
     records = [
         {"id": 1, **record("Berlin is the capital of France.", "It is Paris.")},

@@ -98,15 +98,3 @@ def api(db):
     from tests.api.conftest import client_for
 
     return client_for
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    """A tiny randomly initialised Llama and its tokenizer (tests/annotate/conftest.py)."""
-    from tests.training.conftest import make_model, make_tokenizer
-
-    tokenizer = make_tokenizer()
-    path = tmp_path / "tiny-base"
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
