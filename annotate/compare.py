@@ -375,8 +375,8 @@ def progress(evaluator, comparison: models.Comparison, *, now: datetime | None =
         skip=models.PairSkip._meta.db_table,
         reservation=models.PairReservation._meta.db_table,
     )
-    params = [pk, queue._at(now), me, me, me, me, pk, pk, me, me, queue.LEFT_COUNT_LIMIT]
-    done, filled, counted = queue._fetchone(sql, params)
+    params = [pk, queue.db_datetime(now), me, me, me, me, pk, pk, me, me, queue.LEFT_COUNT_LIMIT]
+    done, filled, counted = queue.fetchone(sql, params)
     if comparison.state == models.Comparison.State.CLOSED:
         return {"done": done, "left": 0, "more": False}
     left = counted - filled

@@ -25,6 +25,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
@@ -39,7 +40,8 @@ RUN_FILENAME = "run.json"
 CONFIG_FILENAME = "cut_config.json"
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILENAME = "trainer_state.pt"
-# Config keys the job passes as the command's own options, never as --name=value.
+# Config keys the job passes as the command's own options, never as --name=value; the
+# training page (training_forms) and train_cut refuse them as overrides.
 RESERVED_KEYS = {"data", "output_dir", "base_model", "resume_from"}
 EMBEDDED_PREFIX = "embedded:"
 
@@ -136,7 +138,7 @@ def sweep_stale() -> int:
 
 
 def page_path(run: TrainingRun) -> str:
-    return f"/training/{run.pk}/"
+    return reverse("annotate:training-run", args=[run.pk])
 
 
 def page_url(run: TrainingRun) -> str:

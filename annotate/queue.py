@@ -174,19 +174,21 @@ def _sql(template: str, tables: Tables = JUDGING, **parts: str) -> str:
     )
 
 
-def _fetchone(sql: str, params: list) -> tuple | None:
+def fetchone(sql: str, params: list) -> tuple | None:
+    """One row of raw SQL (also annotate.compare's, whose queries share this module's)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
 
-def _at(moment: datetime):
+def db_datetime(moment: datetime):
+    """A datetime as this database stores it, for a raw SQL parameter."""
     return connection.ops.adapt_datetimefield_value(moment)
 
 
 def _task(response_id: int, annotator, now: datetime) -> models.Response:
     """The response with its prompt's instruction and input, in one statement."""
-    sql, params = _sql(_TASK_SQL), [_at(now), annotator.pk, response_id]
+    sql, params = _sql(_TASK_SQL), [db_datetime(now), annotator.pk, response_id]
     (response,) = models.Response.objects.raw(sql, params)
     # The prompt's other fields are deferred: loaded if something asks for them.
     response.prompt = models.Prompt.from_db(
@@ -224,8 +226,8 @@ def claim(
                 else "",
                 lock="\nFOR UPDATE OF r SKIP LOCKED" if skip_locked else "",
             )
-            row = _fetchone(
-                sql, [person.pk, person.pk, _at(now), person.pk, *scope_params, *tried]
+            row = fetchone(
+                sql, [person.pk, person.pk, db_datetime(now), person.pk, *scope_params, *tried]
             )
             if row is None:
                 break
@@ -284,7 +286,7 @@ def held(tables: Tables, person, now: datetime, scope: str = "", params: list = 
         if connection.features.has_select_for_update:
             cursor.execute(_sql(_LOCK_USER_SQL, tables), [person.pk])
         cursor.execute(
-            _sql(_HELD_SQL, tables, scope=scope), [_at(now), person.pk, person.pk, *params]
+            _sql(_HELD_SQL, tables, scope=scope), [db_datetime(now), person.pk, person.pk, *params]
         )
         rows = cursor.fetchall()
     # Expired or no longer wanted reservations are deleted here, lazily, by their owner.
@@ -303,7 +305,9 @@ def slot_state(tables: Tables, person, item_id: int, now: datetime) -> tuple[boo
     """(whether the person already did this item, live reservations of others on it): read
     by a new statement after the item's row lock is granted, so it sees what the previous
     holder of the lock committed."""
-    return _fetchone(_sql(_SUBMIT_STATE_SQL, tables), [person.pk, _at(now), person.pk, item_id])
+    return fetchone(
+        _sql(_SUBMIT_STATE_SQL, tables), [person.pk, db_datetime(now), person.pk, item_id]
+    )
 
 
 def count_done(tables: Tables, person, item_id: int) -> None:
@@ -367,7 +371,7 @@ def submit(
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         # The text only when there are spans to check against it (Judgment.clean).
         text = "text" if spans else "NULL"
-        row = _fetchone(_sql(_SUBMIT_LOCK_SQL, lock=lock, text=text), [response.pk])
+        row = fetchone(_sql(_SUBMIT_LOCK_SQL, lock=lock, text=text), [response.pk])
         if row is None:
             raise models.Response.DoesNotExist("No such response.")
         retired, overlap, judgment_count, text = row
@@ -450,7 +454,8 @@ def progress(annotator, *, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     me = annotator.pk
-    params = [me, me, _at(start_of_day), me, me, me, _at(now), me, me, _at(now), me, me]
-    total, today, not_mine, counted = _fetchone(_sql(_PROGRESS_SQL), [*params, LEFT_COUNT_LIMIT])
+    day, at = db_datetime(start_of_day), db_datetime(now)
+    params = [me, me, day, me, me, me, at, me, me, at, me, me]
+    total, today, not_mine, counted = fetchone(_sql(_PROGRESS_SQL), [*params, LEFT_COUNT_LIMIT])
     left = counted - not_mine
     return {"today": today, "total": total, "left": left, "more": left >= LEFT_COUNT_LIMIT}

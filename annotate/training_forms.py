@@ -11,14 +11,11 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
-from annotate import exports, generation, models, training_runs
+from annotate import exports, generation, jobs, models, training_runs
 from annotate import validators as v
 from annotate.forms import PageForm
 from training.config import CUTConfig, apply_overrides
 
-# Set by the page itself (the base model field, the run's own directory), never overrides;
-# the same keys train_cut refuses.
-RESERVED_KEYS = ("data", "output_dir", "base_model", "resume_from")
 MAX_OVERRIDES_CHARS = 5_000
 MAX_BASE_MODEL_CHARS = 1_000
 
@@ -38,7 +35,9 @@ def parse_overrides(overrides: str | list[str] | dict) -> dict:
         pairs = [line.strip() for line in lines]
         pairs = [line for line in pairs if line and not line.startswith("#")]
     names = list(pairs) if isinstance(pairs, dict) else [_key(line) for line in pairs]
-    reserved = sorted(set(names) & set(RESERVED_KEYS))
+    # Set by the page itself (the base model field, the run's own directory), never
+    # overrides; the same keys train_cut refuses.
+    reserved = sorted(set(names) & jobs.RESERVED_KEYS)
     if reserved:
         raise ValidationError(
             f"{', '.join(reserved)} cannot be overridden: the run sets "

@@ -173,69 +173,39 @@ class Evaluator(load.Annotator):
             self.conn.close()
             return super().request(method, path, form)
 
-    def work(self, deadline, think, results, rng, comparison: int = 0) -> None:
-        while time.monotonic() < deadline:
-            measured = time.monotonic() >= results.measure_from
-            started = time.perf_counter()
-            status, _, page = self.request("GET", f"/compare/{comparison}/")
-            page_ms = (time.perf_counter() - started) * 1000
-            found = PAIR_RE.search(page)
-            if status != 200 or not found:
-                with results.lock:
-                    if status == 200 and "Nothing left to compare" in page:
-                        results.empty += 1
-                    else:
-                        results.errors.append(f"GET pair page answered {status}")
-                if status == 200:
-                    return
-                continue
-            pair_id = int(found.group(2))
-            if think:
-                time.sleep(rng.uniform(0, 2 * think))
-            form = {
-                "csrfmiddlewaretoken": load.TOKEN_RE.search(page).group(1),
-                "choice": rng.choice(CHOICES),
-                "reason": "",
-                "seconds_spent": str(rng.randint(3, 60)),
-            }
-            started = time.perf_counter()
-            status, location, page = self.request(
-                "POST", f"/compare/{comparison}/pairs/{pair_id}/vote/", form
-            )
-            submit_ms = (time.perf_counter() - started) * 1000
-            with results.lock:
-                if measured:
-                    results.task_ms.append(page_ms)
-                if status == 302 and location == f"/compare/{comparison}/":
-                    results.submitted.append((self.username, pair_id))
-                    if measured:
-                        results.submit_ms.append(submit_ms)
-                        results.measured_judgments += 1
-                else:
-                    results.errors.append(f"POST vote answered {status}: {page[:100]}")
+    page_name = "pair page"
+    empty_text = "Nothing left to compare"
+
+    def __init__(self, port: int, username: str, comparison: int) -> None:
+        super().__init__(port, username)
+        self.page_path = f"/compare/{comparison}/"
+
+    def item_id(self, page: str) -> int | None:
+        found = PAIR_RE.search(page)
+        return int(found.group(2)) if found else None
+
+    def submission(self, item: int, page: str, rng: random.Random) -> tuple[str, dict]:
+        form = {
+            "csrfmiddlewaretoken": load.TOKEN_RE.search(page).group(1),
+            "choice": rng.choice(CHOICES),
+            "reason": "",
+            "seconds_spent": str(rng.randint(3, 60)),
+        }
+        return f"{self.page_path}pairs/{item}/vote/", form
+
+    def submit_error(self, status: int, page: str) -> str:
+        return f"POST vote answered {status}: {page[:100]}"
 
 
 def _crowd(port: int, comparison: int, args) -> load.Results:
-    import threading
-
-    clients = [Evaluator(port, f"annotator{i}") for i in range(args.evaluators)]
-    for client in clients:
-        client.log_in()
-    results = load.Results(measure_from=time.monotonic() + args.warmup)
-    deadline = results.measure_from + args.seconds
-    threads = [
-        threading.Thread(
-            target=client.work,
-            args=(deadline, args.think, results, random.Random(i), comparison),
-            daemon=True,
-        )
-        for i, client in enumerate(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    return load._run_clients(
+        port,
+        args.evaluators,
+        args.seconds,
+        args.think,
+        args.warmup,
+        lambda port, username: Evaluator(port, username, comparison),
+    )
 
 
 def run_one(kind: str, args) -> bool:

@@ -18,53 +18,16 @@ server of DATABASE_URL, or 127.0.0.1:5432 as user postgres), migrated:
 import argparse
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from bench.load import _django_env, _python
+from bench.load import Database, _django_env, _python
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "critique_bench_jobs"
-
-
-class Database:
-    """The DATABASE_URL of an empty database (a SQLite file, or BENCH_DB), removed on exit."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def __enter__(self) -> str:
-        if self.kind == "sqlite":
-            self.tmpdir = tempfile.mkdtemp(prefix="critique-jobs-")
-            return f"sqlite:///{self.tmpdir}/bench.sqlite3"
-        parts = urlsplit(os.environ.get("DATABASE_URL", "") or "")
-        if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-            parts = urlsplit("postgres://postgres@127.0.0.1:5432/postgres")
-        self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-        self._execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        self._execute(f"CREATE DATABASE {BENCH_DB}")
-        return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-    def __exit__(self, *exc) -> None:
-        if self.kind == "sqlite":
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-        else:
-            self._execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-    def _execute(self, statement: str) -> None:
-        import psycopg
-
-        try:
-            with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(statement)
-        except psycopg.OperationalError as error:
-            raise SystemExit(f"PostgreSQL is not reachable at {self.admin_url}: {error}") from None
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -109,19 +72,18 @@ def measure_latency(runs: int, interval: float) -> None:
     )
 
 
-def measure_web() -> None:
-    """In a child: load what a web process loads, serve some pages, report the RSS."""
-    import django
-
-    django.setup()
+def load_web_app() -> None:
+    """Import what a web process loads (Django set up): the WSGI app, every view the URLconf
+    routes to, the admin, the API, and every module of annotate/ but the management
+    commands and migrations. tests/test_web_stays_small.py checks that torch is not in it."""
     import importlib
     import pkgutil
 
     from django.contrib import admin
-    from django.test import Client
     from django.urls import URLPattern, URLResolver, get_resolver
 
     import annotate
+    import config.urls  # noqa: F401
     import config.wsgi  # noqa: F401
 
     def walk(patterns):
@@ -136,6 +98,16 @@ def measure_web() -> None:
     for info in pkgutil.walk_packages(annotate.__path__, "annotate."):
         if ".management" not in info.name and ".migrations" not in info.name:
             importlib.import_module(info.name)
+
+
+def measure_web() -> None:
+    """In a child: load what a web process loads, serve some pages, report the RSS."""
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    load_web_app()
     client = Client(HTTP_HOST="127.0.0.1")
     for path in ("/accounts/login/", "/api/schema/", "/admin/login/"):
         client.get(path)
@@ -153,7 +125,7 @@ def measure_torch() -> None:
 
 def run_one(kind: str, args: argparse.Namespace) -> None:
     print(f"== {kind}")
-    with Database(kind) as url:
+    with Database(kind, BENCH_DB) as url:
         env = _django_env(url)
         env.update(DEBUG="false", LOG_LEVEL="ERROR", WORKER_HEARTBEAT_SECONDS="1")
         subprocess.run(

@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -324,57 +325,74 @@ class Annotator:
         if status != 302 or "sessionid" not in self.cookies:
             raise SystemExit(f"{self.username} could not log in (status {status}).")
 
+    # One cycle: GET the page that reserves an item, think, POST the form, expect a redirect
+    # back to the page. bench.compare.Evaluator overrides these for the pair page.
+    page_path = "/"
+    page_name = "/"
+    empty_text = "Your queue is empty"
+
+    def item_id(self, page: str) -> int | None:
+        found = RESPONSE_RE.search(page)
+        return int(found.group(1)) if found else None
+
+    def submission(self, item: int, page: str, rng: random.Random) -> tuple[str, dict]:
+        negative = rng.random() < 0.4
+        form = {
+            "csrfmiddlewaretoken": TOKEN_RE.search(page).group(1),
+            "verdict": "negative" if negative else "positive",
+            "critique": rng.choice(CRITIQUES) if negative else "",
+            "spans": "[[0, 3]]" if negative else "",
+            "seconds_spent": str(rng.randint(5, 120)),
+        }
+        return f"/responses/{item}/judgment/", form
+
+    def submit_error(self, status: int, page: str) -> str:
+        error = re.search(r'<ul class="errorlist[^"]*"[^>]*><li>([^<]+)', page)
+        return f"POST answered {status}: {error.group(1) if error else page[:100]}"
+
     def work(self, deadline: float, think: float, results: Results, rng: random.Random) -> None:
         while time.monotonic() < deadline:
             measured = time.monotonic() >= results.measure_from
             started = time.perf_counter()
-            status, _, page = self.request("GET", "/")
-            task_ms = (time.perf_counter() - started) * 1000
-            found = RESPONSE_RE.search(page)
-            if status != 200 or not found:
+            status, _, page = self.request("GET", self.page_path)
+            page_ms = (time.perf_counter() - started) * 1000
+            item = self.item_id(page)
+            if status != 200 or item is None:
                 with results.lock:
-                    if status == 200 and "Your queue is empty" in page:
+                    if status == 200 and self.empty_text in page:
                         results.empty += 1
                     else:
-                        results.errors.append(f"GET / answered {status}")
+                        results.errors.append(f"GET {self.page_name} answered {status}")
                 if status == 200:
                     return
                 continue
-            response_id = int(found.group(1))
             if think:
                 time.sleep(rng.uniform(0, 2 * think))
-            negative = rng.random() < 0.4
-            form = {
-                "csrfmiddlewaretoken": TOKEN_RE.search(page).group(1),
-                "verdict": "negative" if negative else "positive",
-                "critique": rng.choice(CRITIQUES) if negative else "",
-                "spans": "[[0, 3]]" if negative else "",
-                "seconds_spent": str(rng.randint(5, 120)),
-            }
+            path, form = self.submission(item, page, rng)
             started = time.perf_counter()
-            status, location, page = self.request(
-                "POST", f"/responses/{response_id}/judgment/", form
-            )
+            status, location, page = self.request("POST", path, form)
             submit_ms = (time.perf_counter() - started) * 1000
             with results.lock:
                 if measured:
-                    results.task_ms.append(task_ms)
-                if status == 302 and location == "/":
-                    results.submitted.append((self.username, response_id))
+                    results.task_ms.append(page_ms)
+                if status == 302 and location == self.page_path:
+                    results.submitted.append((self.username, item))
                     if measured:
                         results.submit_ms.append(submit_ms)
                         results.measured_judgments += 1
                 else:
-                    error = re.search(r'<ul class="errorlist[^"]*"[^>]*><li>([^<]+)', page)
-                    results.errors.append(
-                        f"POST answered {status}: {error.group(1) if error else page[:100]}"
-                    )
+                    results.errors.append(self.submit_error(status, page))
 
 
 def _run_clients(
-    port: int, annotators: int, seconds: float, think: float, warmup: float
+    port: int,
+    annotators: int,
+    seconds: float,
+    think: float,
+    warmup: float,
+    client_class: Callable[[int, str], Annotator] = Annotator,
 ) -> Results:
-    clients = [Annotator(port, f"annotator{i}") for i in range(annotators)]
+    clients = [client_class(port, f"annotator{i}") for i in range(annotators)]
     for client in clients:
         client.log_in()
     results = Results(measure_from=time.monotonic() + warmup)

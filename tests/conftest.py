@@ -1,5 +1,7 @@
 """The cast, as in healthchecks' hc/test.py: plain ORM calls, one fixture a person."""
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group, User
 
@@ -102,3 +104,42 @@ def make_responses(db):
         )
 
     return make
+
+
+@pytest.fixture
+def model_dir(tmp_path) -> Path:
+    """A tiny randomly initialised Llama and its tokenizer, saved as a model directory."""
+    # Imported here: torch and transformers load only for the tests that ask for a model.
+    from tests.training.conftest import make_model, make_tokenizer
+
+    tokenizer = make_tokenizer()
+    path = tmp_path / "tiny-base"
+    make_model(tokenizer).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def training_dir(settings, tmp_path) -> Path:
+    settings.TRAINING_DIR = tmp_path / "runs"
+    return settings.TRAINING_DIR
+
+
+@pytest.fixture
+def judged(annotator, round1, make_responses) -> list[models.Judgment]:
+    """Six accepted judgments in round 1 (two negative), and one still pending.
+
+    For the training tests; some test modules define a `judged` of their own."""
+    judgments = []
+    for i, response in enumerate(make_responses(7, round=round1)):
+        negative = i % 3 == 0
+        judgments.append(
+            models.Judgment.objects.create(
+                response=response,
+                annotator=annotator,
+                verdict="negative" if negative else "positive",
+                critique=f"Answer {i} does not answer the question." if negative else "",
+                review_state="pending" if i == 6 else "accepted",
+            )
+        )
+    return judgments

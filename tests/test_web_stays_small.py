@@ -1,9 +1,9 @@
 """The web process never imports torch or transformers: a web worker stays small.
 
 Model work runs on job workers (annotate/jobs.py). This loads what a web process loads
-(the WSGI app, the URLconf and every view it routes to, the admin, the API) plus every
-module of annotate/ but the management commands, in a fresh interpreter, and looks at
-sys.modules.
+(bench.jobs.load_web_app: the WSGI app, the URLconf and every view it routes to, the admin,
+the API, every module of annotate/ but the management commands) in a fresh interpreter,
+and looks at sys.modules.
 """
 
 import json
@@ -14,26 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
-import importlib, json, pkgutil, sys
+import json, sys
 import django
 django.setup()
-from django.urls import get_resolver, URLPattern, URLResolver
-import config.wsgi, config.urls
-from django.contrib import admin
-
-def walk(patterns):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            walk(p.url_patterns)
-        elif isinstance(p, URLPattern):
-            importlib.import_module(p.callback.__module__)
-
-walk(get_resolver().url_patterns)
-admin.site.get_urls()
-import annotate
-for info in pkgutil.walk_packages(annotate.__path__, "annotate."):
-    if ".management" not in info.name and ".migrations" not in info.name:
-        importlib.import_module(info.name)
+from bench.jobs import load_web_app
+load_web_app()
 heavy = sorted(m for m in ("torch", "transformers", "peft", "accelerate") if m in sys.modules)
 print(json.dumps(heavy))
 """

@@ -1,18 +1,17 @@
 """The pair queue keeps the judging queue's guarantees: reservations, overlap, one vote per
 person per pair, skips; and 50 evaluators at once lose nothing and over-assign nothing."""
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 from django.db.models import Count, F
 from django.utils import timezone
 
 from annotate import compare, models
 from tests.annotate.compare_helpers import make_comparison, vote
+from tests.threads import run_at_once
 
 
 def test_a_pair_is_reserved_and_handed_out_again_to_the_same_evaluator(annotator):
@@ -150,31 +149,6 @@ def test_pairs_are_handed_out_within_their_comparison(annotator):
 THREADS = 50
 
 
-def _run(evaluators, work):
-    barrier = threading.Barrier(len(evaluators))
-    submitted, errors, lock = [], [], threading.Lock()
-
-    def target(evaluator):
-        mine = []
-        try:
-            barrier.wait()
-            work(evaluator, mine)
-        except BaseException as exc:  # reported by the assertion below
-            with lock:
-                errors.append(exc)
-        finally:
-            with lock:
-                submitted.extend(mine)
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(e,)) for e in evaluators]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return submitted, errors
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_fifty_evaluators_at_once_never_over_assign_or_lose_votes():
@@ -185,7 +159,7 @@ def test_fifty_evaluators_at_once_never_over_assign_or_lose_votes():
         while reservation := compare.next_for(evaluator, comparison):
             mine.append(compare.submit(evaluator, reservation.pair, choice="left").pk)
 
-    submitted, errors = _run(evaluators, work)
+    submitted, errors = run_at_once(evaluators, work)
 
     assert errors == []
     assert len(submitted) == len(set(submitted)) == 120

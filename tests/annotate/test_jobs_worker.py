@@ -29,12 +29,6 @@ CONSTANT = ["--lr_scheduler=constant"]
 
 
 @pytest.fixture
-def training_dir(settings, tmp_path) -> Path:
-    settings.TRAINING_DIR = tmp_path / "runs"
-    return settings.TRAINING_DIR
-
-
-@pytest.fixture
 def judged(transactional_db, annotator, round1, make_responses) -> list[models.Judgment]:
     """Six accepted judgments in round 1, two of them negative."""
     return [

@@ -9,10 +9,10 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 from django.db.models import Count, F
 
 from annotate import models, queue
+from tests.threads import run_at_once
 
 THREADS = 50
 
@@ -20,34 +20,6 @@ THREADS = 50
 def _users() -> list[User]:
     # No passwords: hashing 50 of them would take most of the test's time.
     return User.objects.bulk_create(User(username=f"ann{i}") for i in range(THREADS))
-
-
-def _run_annotators(annotators, work) -> tuple[list[int], list[BaseException]]:
-    """Run work(annotator, submitted) in one thread per annotator, all starting together."""
-    barrier = threading.Barrier(len(annotators))
-    submitted: list[int] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def target(annotator):
-        mine: list[int] = []
-        try:
-            barrier.wait()
-            work(annotator, mine)
-        except BaseException as exc:  # reported by the assertion below, with its type
-            with lock:
-                errors.append(exc)
-        finally:
-            with lock:
-                submitted.extend(mine)
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(a,)) for a in annotators]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return submitted, errors
 
 
 def _assert_nothing_over_assigned_or_lost(submitted: list[int]) -> None:
@@ -72,7 +44,7 @@ def test_many_annotators_at_once_never_over_assign_or_lose_work(make_responses):
             judgment = queue.submit(annotator, reservation.response, verdict="positive")
             mine.append(judgment.pk)
 
-    submitted, errors = _run_annotators(annotators, work)
+    submitted, errors = run_at_once(annotators, work)
 
     assert errors == []
     _assert_nothing_over_assigned_or_lost(submitted)
@@ -99,7 +71,7 @@ def test_submitting_without_reservations_at_once_never_over_assigns(make_respons
                 with lock:
                     refused[response.pk] += 1
 
-    submitted, errors = _run_annotators(annotators, work)
+    submitted, errors = run_at_once(annotators, work)
 
     assert errors == []
     _assert_nothing_over_assigned_or_lost(submitted)

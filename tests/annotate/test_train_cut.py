@@ -17,30 +17,6 @@ from training import trainer
 TINY = ["--no-progress", "--warmup_steps=0", "--gradient_accumulation_steps=2", "--downsample=-1"]
 
 
-@pytest.fixture
-def training_dir(settings, tmp_path) -> Path:
-    settings.TRAINING_DIR = tmp_path / "runs"
-    return settings.TRAINING_DIR
-
-
-@pytest.fixture
-def judged(annotator, round1, make_responses) -> list[models.Judgment]:
-    """Six accepted judgments in round 1 (two negative), and one still pending."""
-    judgments = []
-    for i, response in enumerate(make_responses(7, round=round1)):
-        negative = i % 3 == 0
-        judgments.append(
-            models.Judgment.objects.create(
-                response=response,
-                annotator=annotator,
-                verdict="negative" if negative else "positive",
-                critique=f"Answer {i} does not answer the question." if negative else "",
-                review_state="pending" if i == 6 else "accepted",
-            )
-        )
-    return judgments
-
-
 def never_load(*args, **kwargs):
     raise AssertionError("the model must not load")
 

@@ -28,6 +28,12 @@ def make_tokenizer(*, chat: bool = True) -> PreTrainedTokenizerFast:
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     core.decoder = decoders.ByteLevel()
     core.add_special_tokens(SPECIAL_TOKENS)
+    return wrap_tokenizer(core, chat=chat)
+
+
+def wrap_tokenizer(core: Tokenizer, *, chat: bool = True) -> PreTrainedTokenizerFast:
+    """A tokenizers.Tokenizer as transformers' tokenizer, with this module's special tokens
+    and, for chat, CHAT_TEMPLATE."""
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
         bos_token="<s>",

@@ -7,7 +7,6 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from tests.training.conftest import make_model
 from training import generate as gen
 from training import models
 from training.config import CONFIG_FILENAME, CUTConfig
@@ -17,14 +16,6 @@ RECORDS = [
     {"id": "b", "instruction": "Count to three, slowly and carefully.", "input": "1, 2"},
     {"id": "c", "instruction": "Why?"},
 ]
-
-
-@pytest.fixture
-def model_dir(tmp_path, tokenizer) -> Path:
-    path = tmp_path / "tiny-base"
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def save_adapter(base_dir: Path, path: Path, *, template: str = "alpaca") -> Path:

@@ -8,7 +8,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from tests.training.conftest import CHAT_TEMPLATE, SPECIAL_TOKENS, make_model, make_tokenizer
+from tests.training.conftest import SPECIAL_TOKENS, make_model, make_tokenizer, wrap_tokenizer
 from training import cut_step, data, lens, trainer
 from training import loss as loss_module
 from training.__main__ import main
@@ -37,15 +37,7 @@ def bpe_tokenizer(*, chat: bool = True) -> PreTrainedTokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     core.train_from_iterator(list(TEXTS.values()) * 3 + ["Name a prime number."] * 3, trainer_)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        bos_token="<s>",
-        eos_token="<|im_end|>" if chat else "</s>",
-        pad_token="<pad>",
-    )
-    if chat:
-        tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
+    return wrap_tokenizer(core, chat=chat)
 
 
 def record(output: str, judgment: str = "The flag and the numbers are wrong.") -> dict:
@@ -260,15 +252,6 @@ def test_training_and_the_model_mode_are_left_as_they_were():
 
 
 # --- loading and the command ------------------------------------------------------------------
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    path = tmp_path / "tiny-model"
-    tokenizer = make_tokenizer()
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 @pytest.fixture

@@ -5,18 +5,8 @@ import json
 import pytest
 
 from bench import lens as lens_bench
-from tests.training.conftest import make_model, make_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    path = tmp_path / "tiny-model"
-    tokenizer = make_tokenizer()
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def test_it_prints_preview_latency_and_bulk_throughput(model_dir, tmp_path, capsys):

@@ -10,22 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.training.conftest import make_model, make_tokenizer, write_jsonl
+from tests.training.conftest import write_jsonl
 from training import models
 from training.__main__ import main
 from training.config import CONFIG_FILENAME, CUTConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    """A tiny model saved as a Hugging Face directory, as a user would pass it."""
-    path = tmp_path / "tiny-model"
-    tokenizer = make_tokenizer()
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def test_train_writes_an_adapter_with_the_overrides(triples_file, model_dir, tmp_path, capsys):

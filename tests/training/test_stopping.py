@@ -133,15 +133,6 @@ def test_a_second_signal_of_the_same_kind_is_not_graceful():
 # --- the command, stopped by a signal ------------------------------------------------------
 
 
-@pytest.fixture
-def model_dir(tmp_path):
-    path = tmp_path / "tiny-model"
-    tokenizer = make_tokenizer()
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def command(triples_file, model_dir, output, *extra) -> list[str]:
     return [
         sys.executable,

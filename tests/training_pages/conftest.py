@@ -1,5 +1,6 @@
-"""Fixtures of the training pages: judgments to train on, and runs in each state, with a
-series filled in as a worker fills it (annotate.jobs follows metrics.jsonl into .series).
+"""Fixtures of the training pages: runs in each state, with a series filled in as a worker
+fills it (annotate.jobs follows metrics.jsonl into .series). The judgments to train on
+(`judged`) and `training_dir` are in tests/conftest.py.
 """
 
 import pytest
@@ -7,30 +8,6 @@ from django.utils import timezone
 
 from annotate import models
 from tests.workers import start_worker  # noqa: F401 (a real db_worker, for the browser test)
-
-
-@pytest.fixture
-def training_dir(settings, tmp_path):
-    settings.TRAINING_DIR = tmp_path / "runs"
-    return settings.TRAINING_DIR
-
-
-@pytest.fixture
-def judged(annotator, round1, make_responses) -> list[models.Judgment]:
-    """Six accepted judgments in round 1 (two negative), and one still pending."""
-    judgments = []
-    for i, response in enumerate(make_responses(7, round=round1)):
-        negative = i % 3 == 0
-        judgments.append(
-            models.Judgment.objects.create(
-                response=response,
-                annotator=annotator,
-                verdict="negative" if negative else "positive",
-                critique=f"Answer {i} does not answer the question." if negative else "",
-                review_state="pending" if i == 6 else "accepted",
-            )
-        )
-    return judgments
 
 
 def step_record(step: int, *, evaluate: bool = False) -> dict:
@@ -121,15 +98,3 @@ def api(db):
     from tests.api.conftest import client_for
 
     return client_for
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    """A tiny randomly initialised Llama and its tokenizer (tests/annotate/conftest.py)."""
-    from tests.training.conftest import make_model, make_tokenizer
-
-    tokenizer = make_tokenizer()
-    path = tmp_path / "tiny-base"
-    make_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path

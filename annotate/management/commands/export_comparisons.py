@@ -7,13 +7,12 @@ One line per decisive vote; ties and "both are bad" only with --include-ties. Th
 goes to stderr, so "-" leaves stdout pure JSONL.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate import compare_exports, models
+from annotate.management import output
 
 
 class Command(BaseCommand):
@@ -36,24 +35,7 @@ class Command(BaseCommand):
         if options["path"] == "-":
             written = compare_exports.write_jsonl(votes, self.stdout)
         else:
-            written = self._write_file(Path(options["path"]), votes)
+            written = output.write_file(
+                Path(options["path"]), lambda f: compare_exports.write_jsonl(votes, f)
+            )
         self.stderr.write(f"{written} preference pairs written.")
-
-    def _write_file(self, path: Path, votes) -> int:
-        # Beside the target, then renamed: a failed export never leaves half a file.
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        except OSError as e:
-            raise CommandError(f"Cannot write to {path.parent}: {e.strerror}.") from e
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                written = compare_exports.write_jsonl(votes, f)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except OSError as e:
-            Path(tmp).unlink(missing_ok=True)
-            raise CommandError(f"Cannot write {path}: {e.strerror}.") from e
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return written

@@ -7,15 +7,13 @@ Counts (positive, negative, per round) go to stderr, so "-" leaves stdout pure J
 """
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
 from annotate import exports
-from annotate.management import arguments
+from annotate.management import arguments, output
 
 
 def parse_since(value: str) -> dt.date | dt.datetime:
@@ -59,26 +57,8 @@ class Command(BaseCommand):
         if options["path"] == "-":
             counts = exports.write_jsonl(queryset, self.stdout, **kw)
         else:
-            counts = self._write_file(Path(options["path"]), queryset, kw)
+            counts = output.write_file(
+                Path(options["path"]), lambda f: exports.write_jsonl(queryset, f, **kw)
+            )
         for line in counts.lines():
             self.stderr.write(line)
-
-    def _write_file(self, path: Path, queryset, kw: dict) -> exports.ExportCounts:
-        # Write beside the target and rename, so a failed export never leaves half a file
-        # where a training run might pick it up.
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        except OSError as e:
-            raise CommandError(f"Cannot write to {path.parent}: {e.strerror}.") from e
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                counts = exports.write_jsonl(queryset, f, **kw)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except OSError as e:
-            Path(tmp).unlink(missing_ok=True)
-            raise CommandError(f"Cannot write {path}: {e.strerror}.") from e
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return counts

@@ -35,8 +35,6 @@ from training.callbacks import STOPPED_EXIT_CODE, StopSignals, TrainCallbacks
 from training.config import CONFIG_FILENAME, CUTConfig, apply_overrides
 
 SNAPSHOT_NAME = "judgments.jsonl"
-# These come from the command's own options (or from the database), never from overrides.
-RESERVED_KEYS = {"data", "output_dir", "base_model", "resume_from"}
 
 
 class OverridesParser(CommandParser):
@@ -92,7 +90,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        reserved = sorted(RESERVED_KEYS & {_key(o) for o in options["overrides"]})
+        # These come from the command's own options (or the database), never from overrides.
+        reserved = sorted(jobs.RESERVED_KEYS & {_key(o) for o in options["overrides"]})
         if reserved:
             raise CommandError(
                 f"Set {', '.join(reserved)} with the command's options (--base-model, "
