@@ -13,7 +13,6 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 
 from annotate import models
-from tests.annotate.conftest import model_dir  # noqa: F401 (a fixture: a tiny model directory)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
