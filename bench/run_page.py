@@ -52,7 +52,7 @@ def measure(steps: int, repeat: int) -> None:
 
     call_command("migrate", verbosity=0)
     staff = User.objects.create_user("bench", is_staff=True)
-    series = [_step(i + 1, evaluate=(i + 1) % 50 == 0) for i in range(steps)]
+    series = [step_record(i + 1, evaluate=(i + 1) % 50 == 0) for i in range(steps)]
     run = models.TrainingRun.objects.create(
         status="running", total_steps=2 * steps, series=series, config={"collapse_margin": 0.3}
     )
@@ -76,7 +76,7 @@ def measure(steps: int, repeat: int) -> None:
         print(f"  {label}: {ms:.1f} ms, {len(response.content) / 1024:.0f} KiB")
 
 
-def _step(step: int, *, evaluate: bool) -> dict:
+def step_record(step: int, *, evaluate: bool) -> dict:
     record = {
         "step": step,
         "loss": 2.0 / step,

@@ -207,3 +207,64 @@ def test_pages_of_a_reviewer_and_of_staff(page):
     page.wait_for_selector("#swagger-ui")
     pages.check("api-docs", axe=False)  # third-party Swagger UI: exempt from axe
     pages.assert_clean()
+
+
+def test_the_training_comparison_rounds_and_onboarding_pages(page):
+    from annotate import compare
+    from bench.run_page import step_record
+
+    rita = make_user("rita", "reviewers")
+    make_user("sam", is_staff=True, is_superuser=True)
+    responses = hostile_data()
+    round2 = models.Round.objects.create(number=2, adapter=f"/runs/{LONG_WORD}")
+    for response in responses:
+        models.Response.objects.create(
+            prompt=response.prompt, round=round2, generator="tuned", text=response.text[::-1]
+        )
+        models.Judgment.objects.create(
+            response=response, annotator=rita, verdict="negative", critique=CRITIQUE
+        )
+    comparison = compare.create(
+        system_a="round:1",
+        system_b="round:2",
+        sample_size=3,
+        instructions=f"Prefer the answer that is correct. {LONG_URL}",
+    )
+    series = [step_record(i + 1, evaluate=(i + 1) % 5 == 0) for i in range(20)]
+    run = models.TrainingRun.objects.create(
+        status="running",
+        total_steps=40,
+        series=series,
+        worker_host=LONG_WORD,
+        log_tail=f"step 20 {LONG_URL}\n{CODE}",
+        config={"collapse_margin": 0.3},
+    )
+    pages = Pages(page)
+
+    log_in(page, "rita", expect="/review/")
+    page.goto(f"{page.base}/compare/")
+    pages.check("compare-list")
+    page.goto(f"{page.base}/compare/{comparison.pk}/")
+    pages.check("compare-pair")
+    page.keyboard.press("1")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector('#compare[data-voted="1"]')
+    pages.check("compare-pair-after-a-vote")
+    page.goto(f"{page.base}/compare/{comparison.pk}/results/")
+    pages.check("compare-results")
+    page.goto(f"{page.base}/rounds/")
+    pages.check("rounds")
+
+    page.click("button:has-text('Log out')")
+    log_in(page, "sam", expect="/overview/")
+    page.goto(f"{page.base}/compare/new/")
+    pages.check("compare-new")
+    page.goto(f"{page.base}/training/")
+    pages.check("training-list")
+    page.goto(f"{page.base}/training/new/")
+    pages.check("training-new")
+    page.goto(f"{page.base}/training/{run.pk}/")
+    pages.check("training-run")
+    page.goto(f"{page.base}/staff/users/add/")
+    pages.check("add-people")
+    pages.assert_clean()
