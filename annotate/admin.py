@@ -11,6 +11,7 @@ from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import Count, OuterRef
 from django.db.models.functions import Substr
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -89,6 +90,16 @@ class RejectForm(forms.Form):
     )
 
 
+class LabelledDeleteFormSet(BaseInlineFormSet):
+    """Django's tabular inline gives each row's delete box no label of its own (only the
+    column header), which screen readers cannot tie to it."""
+
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].widget.attrs["aria-label"] = "Delete this judgment"
+
+
 class JudgmentInline(admin.TabularInline):
     """The response's judgments, to read; each is changed on its own page (the link),
     where reviews are recorded with who made them."""
@@ -100,6 +111,7 @@ class JudgmentInline(admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
     classes = ("judgments-inline",)
+    formset = LabelledDeleteFormSet
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

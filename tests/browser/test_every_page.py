@@ -268,3 +268,32 @@ def test_the_training_comparison_rounds_and_onboarding_pages(page):
     page.goto(f"{page.base}/staff/users/add/")
     pages.check("add-people")
     pages.assert_clean()
+
+
+def test_the_admin_pages_curators_use(page):
+    make_user("sam", is_staff=True, is_superuser=True)
+    responses = hostile_data()
+    annotator = make_user("a-very-long-username-" + "x" * 60, "annotators")
+    judgment = models.Judgment.objects.create(
+        response=responses[0],
+        annotator=annotator,
+        verdict="negative",
+        critique=CRITIQUE,
+        spans=[[0, 10]],
+    )
+    models.TrainingRun.objects.create(status="failed", error=f"Out of memory: {LONG_WORD}")
+    pages = Pages(page)
+
+    log_in(page, "sam", expect="/overview/")
+    for name, path in [
+        ("admin-index", "/admin/"),
+        ("admin-judgments", "/admin/annotate/judgment/"),
+        ("admin-judgment", f"/admin/annotate/judgment/{judgment.pk}/change/"),
+        ("admin-responses", "/admin/annotate/response/"),
+        ("admin-response", f"/admin/annotate/response/{responses[0].pk}/change/"),
+        ("admin-prompts", "/admin/annotate/prompt/"),
+        ("admin-training-runs", "/admin/annotate/trainingrun/"),
+    ]:
+        page.goto(f"{page.base}{path}")
+        pages.check(name)
+    pages.assert_clean()
